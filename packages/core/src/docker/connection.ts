@@ -1,0 +1,55 @@
+// Where Docker is: --control / MON_CONTROL, else DOCKER_HOST, else the local socket; TLS as
+// the Docker CLI does it (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, port 2376). Pure apart from
+// reading the certificate files it is pointed at.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { BadOption } from '../errors.js';
+
+export const DEFAULT_DOCKER_CONTROL = 'unix:///var/run/docker.sock';
+
+export interface DockerConnection {
+  /** the endpoint as the user gave it, for messages */
+  control: string;
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  protocol?: 'http' | 'https';
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** The endpoint chosen by precedence: flag (already merged with MON_CONTROL by oclif), DOCKER_HOST, default. */
+export function dockerControlFrom(flag: string | undefined, env: Env = process.env): string {
+  return flag?.trim() || env.DOCKER_HOST?.trim() || DEFAULT_DOCKER_CONTROL;
+}
+
+export function dockerConnectionFrom(control: string, env: Env = process.env): DockerConnection {
+  if (control.startsWith('unix://')) {
+    const socketPath = control.slice('unix://'.length);
+    if (!socketPath.startsWith('/')) throw new BadOption(`--control ${control}: a unix socket needs an absolute path, e.g. unix:///var/run/docker.sock`);
+    return { control, socketPath };
+  }
+  if (control.startsWith('/')) return { control, socketPath: control };
+  const match = /^(tcp|http|https):\/\/(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(control);
+  if (!match) {
+    throw new BadOption(`--control ${control}: expected unix:///path/to/docker.sock or tcp://host:port`);
+  }
+  const [, scheme, rawHost, rawPort] = match;
+  const host = rawHost!.replace(/^\[|\]$/g, '');
+  const port = rawPort ? Number(rawPort) : scheme === 'https' ? 2376 : 2375;
+  const tls = scheme === 'https' || Boolean(env.DOCKER_TLS_VERIFY) || port === 2376;
+  if (!tls) return { control, host, port, protocol: 'http' };
+  const certPath = env.DOCKER_CERT_PATH || join(homedir(), '.docker');
+  const read = (file: string) => {
+    try {
+      return readFileSync(join(certPath, file));
+    } catch {
+      return undefined;
+    }
+  };
+  return { control, host, port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
+}

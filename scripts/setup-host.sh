@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prepares a Debian host (as root) for checker's tests and benchmarks:
+#   - installs what is missing: docker.io, etcd-server, etcd-client, busybox-static, rsyslog
+#   - starts dockerd unless one answers (a stale /var/run/docker.pid must not stop it)
+#   - starts rsyslogd on /dev/log unless something already listens there
+# Safe to run again: every step checks before it acts.
+set -euo pipefail
+
+log() { printf 'setup-host: %s\n' "$*"; }
+
+need_pkgs=()
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+command -v etcd >/dev/null || need_pkgs+=(etcd-server)
+command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
+dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
+command -v rsyslogd >/dev/null || need_pkgs+=(rsyslog)
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+if ((${#need_pkgs[@]})); then
+  log "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# The Docker CLI on PATH may be newer than the engine; the Debian one matches it.
+DOCKER=/usr/bin/docker
+[ -x "$DOCKER" ] || DOCKER=docker
+
+docker_up() { timeout 5 "$DOCKER" version >/dev/null 2>&1; }
+
+if docker_up; then
+  log "dockerd already running"
+else
+  pidfile=/var/run/docker.pid
+  if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+    log "removing stale $pidfile"
+    rm -f "$pidfile"
+  fi
+  log "starting dockerd (log: /var/log/dockerd.log)"
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker_up && break; sleep 0.5; done
+  docker_up || { log "dockerd did not come up; see /var/log/dockerd.log"; tail -20 /var/log/dockerd.log; exit 1; }
+  log "dockerd is up"
+fi
+
+# rsyslog on /dev/log, so the tools' syslog lines have somewhere to go.
+if [ -S /dev/log ]; then
+  log "/dev/log exists"
+else
+  conf=/etc/checker-rsyslog.conf
+  cat >"$conf" <<'CONF'
+module(load="imuxsock" SysSock.Name="/dev/log")
+*.* /var/log/checker-syslog.log
+CONF
+  rm -f /var/run/checker-rsyslogd.pid
+  rsyslogd -f "$conf" -i /var/run/checker-rsyslogd.pid
+  for _ in $(seq 1 20); do [ -S /dev/log ] && break; sleep 0.2; done
+  [ -S /dev/log ] && log "rsyslogd listening on /dev/log (writes /var/log/checker-syslog.log)" || log "warning: /dev/log did not appear"
+fi
