@@ -1,12 +1,14 @@
 // `check <container>`: one health verdict, as the exit status (SPEC §2). Flags and exit
 // statuses only; the check itself lives in @checker/core.
-import { Args, Command } from '@oclif/core';
+
 import { checkOnlyFlags, commonFlags, ExitStatus, exitStatusOf, messageOf } from '@checker/core/cli';
+import { Args, Command } from '@oclif/core';
 
 export default class Check extends Command {
   static override summary = 'Check a container and answer with an exit status: 0 healthy, 1 unhealthy.';
 
-  static override description = `The check is the container's HEALTHCHECK environment variable (a command, run with the
+  static override description =
+    `The check is the container's HEALTHCHECK environment variable (a command, run with the
 container's IP appended, in a throw-away sidecar container or by docker exec), else Docker's
 own health status (HEALTHCHECK instruction / --health-cmd).
 
@@ -70,8 +72,18 @@ Every flag also reads MON_<FLAG> from the environment (--timeout ↔ MON_TIMEOUT
         onRun: (argv) => log.debug({ argv, mode: flags.mode }, 'running HEALTHCHECK'),
       });
       status = core.exitStatusOfVerdict(result.verdict);
-      log.debug({ verdict: result.verdict, source: result.source, status: result.status, durationMs: result.durationMs }, 'verdict');
-      this.log(flags.json ? core.verdictJson(args.container, result) : core.verdictLine(args.container, result));
+      log.debug(
+        {
+          verdict: result.verdict,
+          source: result.source,
+          status: result.status,
+          durationMs: result.durationMs,
+        },
+        'verdict',
+      );
+      this.log(
+        flags.json ? core.verdictJson(args.container, result) : core.verdictLine(args.container, result),
+      );
     } catch (error) {
       if (signalled || error instanceof core.CheckInterrupted) {
         status = 128 + (signalled === 'SIGINT' ? 2 : 15);

@@ -34,7 +34,10 @@ export class BadOption extends UserError {
 
 export class ContainerNotFound extends UserError {
   constructor(readonly container: string) {
-    super(`no such container: ${container} (see \`docker ps -a\` for names and ids)`, ExitStatus.noSuchContainer);
+    super(
+      `no such container: ${container} (see \`docker ps -a\` for names and ids)`,
+      ExitStatus.noSuchContainer,
+    );
   }
 }
 

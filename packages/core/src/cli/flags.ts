@@ -95,7 +95,10 @@ export const registryFlags = {
     helpValue: '<prefix>',
   }),
   'etcd-ca': Flags.string({ env: envNameOf('etcd-ca'), description: 'CA certificate file for etcd TLS' }),
-  'etcd-cert': Flags.string({ env: envNameOf('etcd-cert'), description: 'client certificate file for etcd TLS' }),
+  'etcd-cert': Flags.string({
+    env: envNameOf('etcd-cert'),
+    description: 'client certificate file for etcd TLS',
+  }),
   'etcd-key': Flags.string({ env: envNameOf('etcd-key'), description: 'client key file for etcd TLS' }),
   'etcd-user': Flags.string({ env: envNameOf('etcd-user'), description: 'etcd user name' }),
   'etcd-password': Flags.string({ env: envNameOf('etcd-password'), description: 'etcd password' }),

@@ -30,7 +30,10 @@ export function dockerControlFrom(flag: string | undefined, env: Env = process.e
 export function dockerConnectionFrom(control: string, env: Env = process.env): DockerConnection {
   if (control.startsWith('unix://')) {
     const socketPath = control.slice('unix://'.length);
-    if (!socketPath.startsWith('/')) throw new BadOption(`--control ${control}: a unix socket needs an absolute path, e.g. unix:///var/run/docker.sock`);
+    if (!socketPath.startsWith('/'))
+      throw new BadOption(
+        `--control ${control}: a unix socket needs an absolute path, e.g. unix:///var/run/docker.sock`,
+      );
     return { control, socketPath };
   }
   if (control.startsWith('/')) return { control, socketPath: control };
@@ -51,5 +54,13 @@ export function dockerConnectionFrom(control: string, env: Env = process.env): D
       return undefined;
     }
   };
-  return { control, host, port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
+  return {
+    control,
+    host,
+    port,
+    protocol: 'https',
+    ca: read('ca.pem'),
+    cert: read('cert.pem'),
+    key: read('key.pem'),
+  };
 }

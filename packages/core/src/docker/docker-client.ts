@@ -29,9 +29,7 @@ interface DockerodeError {
 }
 
 export function isNotFound(error: unknown): boolean {
-  return (
-    error instanceof ContainerNotFound || (error as DockerodeError | undefined)?.statusCode === 404
-  );
+  return error instanceof ContainerNotFound || (error as DockerodeError | undefined)?.statusCode === 404;
 }
 
 export function isUnreachable(error: unknown): boolean {
@@ -56,11 +54,16 @@ export class DockerClient {
 
   /** Turns a dockerode failure into one of our typed errors; `subject` names the container for 404s. */
   translate(error: unknown, subject?: string): Error {
-    if (error instanceof DockerUnreachable || error instanceof ContainerNotFound || error instanceof DockerError) {
+    if (
+      error instanceof DockerUnreachable ||
+      error instanceof ContainerNotFound ||
+      error instanceof DockerError
+    ) {
       return error;
     }
     const e = (error ?? {}) as DockerodeError;
-    if (isUnreachable(e)) return new DockerUnreachable(this.control, e.message ?? String(e.code), { cause: error });
+    if (isUnreachable(e))
+      return new DockerUnreachable(this.control, e.message ?? String(e.code), { cause: error });
     if (e.statusCode === 404 && subject !== undefined) return new ContainerNotFound(subject);
     if (e.statusCode !== undefined) {
       const detail = e.json?.message ?? e.reason ?? e.message ?? `status ${e.statusCode}`;

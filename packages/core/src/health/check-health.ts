@@ -43,7 +43,11 @@ const RUNNERS: Record<RunMode, CommandRunner> = { sidecar: runInSidecar, exec: r
 const WAIT_POLL_MS = 250;
 
 export const exitStatusOfVerdict = (verdict: Verdict): number =>
-  verdict === 'healthy' ? ExitStatus.healthy : verdict === 'unhealthy' ? ExitStatus.unhealthy : ExitStatus.noCheckDefined;
+  verdict === 'healthy'
+    ? ExitStatus.healthy
+    : verdict === 'unhealthy'
+      ? ExitStatus.unhealthy
+      : ExitStatus.noCheckDefined;
 
 /** `ref` is a name, id or unique id prefix, or an already inspected container. */
 export async function checkHealth(
@@ -53,7 +57,10 @@ export async function checkHealth(
 ): Promise<HealthResult> {
   const started = performance.now();
   const inspected = typeof ref === 'string' ? await docker.inspectContainer(ref, options.signal) : ref;
-  const result = (partial: Omit<HealthResult, 'container' | 'durationMs' | 'inspected'>, info = inspected) => ({
+  const result = (
+    partial: Omit<HealthResult, 'container' | 'durationMs' | 'inspected'>,
+    info = inspected,
+  ) => ({
     container: { id: info.Id, name: info.Name },
     durationMs: Math.round(performance.now() - started),
     inspected: info,
@@ -61,7 +68,8 @@ export async function checkHealth(
   });
 
   const notRunning = notRunningStatus(inspected);
-  if (notRunning) return result({ verdict: 'unhealthy', source: sourceOf(inspected), status: notRunning, output: '' });
+  if (notRunning)
+    return result({ verdict: 'unhealthy', source: sourceOf(inspected), status: notRunning, output: '' });
 
   const words = healthCommandOf(inspected.Config?.Env);
   if (words) {
@@ -70,9 +78,19 @@ export async function checkHealth(
     try {
       const run = await RUNNERS[options.mode](docker, inspected, argv, options);
       if (run.timedOut) {
-        return result({ verdict: 'unhealthy', source: 'env', status: `timeout after ${options.timeoutMs / 1000}s`, output: run.output });
+        return result({
+          verdict: 'unhealthy',
+          source: 'env',
+          status: `timeout after ${options.timeoutMs / 1000}s`,
+          output: run.output,
+        });
       }
-      return result({ verdict: run.exitCode === 0 ? 'healthy' : 'unhealthy', source: 'env', status: `exit ${run.exitCode}`, output: run.output });
+      return result({
+        verdict: run.exitCode === 0 ? 'healthy' : 'unhealthy',
+        source: 'env',
+        status: `exit ${run.exitCode}`,
+        output: run.output,
+      });
     } catch (error) {
       // The container may have stopped or vanished while the command was being set up.
       const now = await reinspect(docker, inspected.Id, error);
@@ -86,16 +104,24 @@ export async function checkHealth(
   let latest = inspected;
   if (health?.Status) {
     const deadlineAt = started + (options.waitMs ?? 0);
-    while (health?.Status === 'starting' && performance.now() + WAIT_POLL_MS <= deadlineAt && !options.signal?.aborted) {
+    while (
+      health?.Status === 'starting' &&
+      performance.now() + WAIT_POLL_MS <= deadlineAt &&
+      !options.signal?.aborted
+    ) {
       await sleep(WAIT_POLL_MS, options.signal);
       latest = await docker.inspectContainer(inspected.Id, options.signal);
       const stopped = notRunningStatus(latest);
-      if (stopped) return result({ verdict: 'unhealthy', source: 'docker', status: stopped, output: '' }, latest);
+      if (stopped)
+        return result({ verdict: 'unhealthy', source: 'docker', status: stopped, output: '' }, latest);
       health = latest.State?.Health;
     }
     const status = health?.Status ?? 'none';
     const lastLog = health?.Log?.at(-1)?.Output?.trim() ?? '';
-    return result({ verdict: status === 'healthy' ? 'healthy' : 'unhealthy', source: 'docker', status, output: lastLog }, latest);
+    return result(
+      { verdict: status === 'healthy' ? 'healthy' : 'unhealthy', source: 'docker', status, output: lastLog },
+      latest,
+    );
   }
 
   return result({ verdict: 'no-check', source: 'none', status: 'no health check defined', output: '' });

@@ -6,7 +6,13 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { DockerClient } from '../docker/docker-client.js';
 import { OutputTail } from './command-output.js';
-import { CheckInterrupted, type CommandRun, type CommandRunner, deadline, type RunOptions } from './runner.js';
+import {
+  CheckInterrupted,
+  type CommandRun,
+  type CommandRunner,
+  deadline,
+  type RunOptions,
+} from './runner.js';
 
 export const runWithExec: CommandRunner = async (
   docker: DockerClient,
@@ -19,7 +25,9 @@ export const runWithExec: CommandRunner = async (
   let stream: NodeJS.ReadWriteStream | undefined;
   const tail = new OutputTail();
   try {
-    exec = await docker.api.getContainer(target.Id).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
+    exec = await docker.api
+      .getContainer(target.Id)
+      .exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
     stream = (await exec.start({ hijack: true, stdin: false })) as unknown as NodeJS.ReadWriteStream;
     const sink = new PassThrough();
     sink.on('data', (chunk: Buffer) => tail.push(chunk));

@@ -26,7 +26,10 @@ export type CommandRunner = (
 ) => Promise<CommandRun>;
 
 /** Resolves with 'timeout' after ms, or 'aborted' when the signal fires, whichever is first. */
-export function deadline(ms: number, signal?: AbortSignal): { promise: Promise<'timeout' | 'aborted'>; cancel(): void } {
+export function deadline(
+  ms: number,
+  signal?: AbortSignal,
+): { promise: Promise<'timeout' | 'aborted'>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const promise = new Promise<'timeout' | 'aborted'>((resolve) => {

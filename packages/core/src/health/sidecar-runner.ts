@@ -6,7 +6,13 @@ import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { DockerClient } from '../docker/docker-client.js';
 import { demultiplex, tailOf } from './command-output.js';
-import { CheckInterrupted, type CommandRun, type CommandRunner, deadline, type RunOptions } from './runner.js';
+import {
+  CheckInterrupted,
+  type CommandRun,
+  type CommandRunner,
+  deadline,
+  type RunOptions,
+} from './runner.js';
 
 export const SIDECAR_LABEL = 'checker.sidecar';
 

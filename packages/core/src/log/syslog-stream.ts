@@ -63,7 +63,11 @@ export class SyslogStream extends Writable {
     }
   }
 
-  override _write(chunk: string | Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void) {
+  override _write(
+    chunk: string | Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ) {
     if (this.socket && !this.broken) {
       const payload = formatSyslogLine(chunk.toString(), this.options.tag, process.pid, new Date());
       // A full socket buffer ("congestion") drops the line rather than blocking the tool.
@@ -94,7 +98,9 @@ export class SyslogStream extends Writable {
     if (this.broken) return;
     this.broken = true;
     const warn = this.options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
-    warn(`${this.options.tag}: syslog is not reachable at ${this.socketPath} (${reason}); going on without it`);
+    warn(
+      `${this.options.tag}: syslog is not reachable at ${this.socketPath} (${reason}); going on without it`,
+    );
     this.closeSocket();
   }
 }

@@ -1,0 +1,136 @@
+// A Docker event subscription that survives the daemon: when the stream breaks (Docker
+// restarted, socket gone) it reconnects with backoff, replays what it missed (`since` the
+// last event seen, dropping the boundary duplicates Docker sends again) and then emits
+// `resync`, so the owner can reconcile its state with reality.
+//
+// Events: 'event' (ContainerEvent), 'connected' (first time), 'resync' (after a reconnect),
+// 'disconnected' (Error). It never throws out of its loop.
+import { EventEmitter } from 'node:events';
+import { Backoff, type BackoffOptions, sleep } from '../backoff.js';
+import {
+  type ContainerEvent,
+  LineSplitter,
+  parseContainerEvent,
+  sinceParameter,
+  WATCHED_ACTIONS,
+} from './container-event.js';
+import type { DockerClient } from './docker-client.js';
+
+export interface EventStreamOptions {
+  /** limit to one container (the standalone monitor) */
+  containerId?: string;
+  backoff?: BackoffOptions;
+  /** how long a ping may take before the daemon counts as not ready */
+  pingTimeoutMs?: number;
+}
+
+export class DockerEventStream extends EventEmitter<{
+  event: [ContainerEvent];
+  connected: [];
+  resync: [];
+  disconnected: [Error];
+}> {
+  private stopped = false;
+  private current: NodeJS.ReadableStream | undefined;
+  private lastTimeNano: bigint | undefined;
+  /** events already handled at exactly lastTimeNano (Docker repeats the `since` boundary) */
+  private seenAtLast = new Set<string>();
+  private readonly backoff: Backoff;
+  private readonly wake = new AbortController();
+
+  constructor(
+    private readonly docker: DockerClient,
+    private readonly options: EventStreamOptions = {},
+  ) {
+    super();
+    this.backoff = new Backoff(options.backoff ?? { initialMs: 250, maxMs: 5000 });
+  }
+
+  /** Connects (resolving once the first subscription is live) and keeps reconnecting. */
+  async start(): Promise<void> {
+    const firstConnection = new Promise<void>((resolve) => this.once('connected', resolve));
+    void this.loop();
+    await Promise.race([
+      firstConnection,
+      new Promise<void>((resolve) => this.wake.signal.addEventListener('abort', () => resolve())),
+    ]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake.abort();
+    (this.current as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+  }
+
+  private async loop() {
+    let everConnected = false;
+    while (!this.stopped) {
+      try {
+        await this.docker.ping(this.options.pingTimeoutMs ?? 2000);
+        const stream = await this.subscribe();
+        if (this.stopped) {
+          (stream as unknown as { destroy(): void }).destroy();
+          break;
+        }
+        this.current = stream;
+        this.backoff.reset();
+        this.emit(everConnected ? 'resync' : 'connected');
+        everConnected = true;
+        const error = await this.pump(stream);
+        if (!this.stopped) this.emit('disconnected', error);
+      } catch (error) {
+        if (!this.stopped)
+          this.emit('disconnected', error instanceof Error ? error : new Error(String(error)));
+      }
+      if (!this.stopped) await sleep(this.backoff.next(), this.wake.signal);
+    }
+  }
+
+  private async subscribe(): Promise<NodeJS.ReadableStream> {
+    const filters: Record<string, string[]> = { type: ['container'], event: [...WATCHED_ACTIONS] };
+    if (this.options.containerId) filters.container = [this.options.containerId];
+    const query: Record<string, unknown> = { filters };
+    if (this.lastTimeNano !== undefined) query.since = sinceParameter(this.lastTimeNano.toString());
+    try {
+      return (await this.docker.api.getEvents(query)) as NodeJS.ReadableStream;
+    } catch (error) {
+      throw this.docker.translate(error);
+    }
+  }
+
+  /** Reads until the stream ends; resolves with why it ended. */
+  private pump(stream: NodeJS.ReadableStream): Promise<Error> {
+    return new Promise((resolve) => {
+      const lines = new LineSplitter();
+      let done = false;
+      const finish = (error: Error) => {
+        if (done) return;
+        done = true;
+        resolve(error);
+      };
+      stream.on('data', (chunk: Buffer | string) => {
+        for (const line of lines.push(chunk.toString())) this.deliver(line);
+      });
+      stream.on('error', (error: Error) => finish(error));
+      stream.on('end', () => finish(new Error('event stream ended')));
+      stream.on('close', () => finish(new Error('event stream closed')));
+    });
+  }
+
+  private deliver(line: string) {
+    const event = parseContainerEvent(line);
+    if (!event) return;
+    const at = BigInt(event.timeNano);
+    const key = `${event.id} ${event.action} ${event.detail ?? ''}`;
+    if (this.lastTimeNano !== undefined) {
+      if (at < this.lastTimeNano) return;
+      if (at === this.lastTimeNano && this.seenAtLast.has(key)) return;
+    }
+    if (this.lastTimeNano === undefined || at > this.lastTimeNano) {
+      this.lastTimeNano = at;
+      this.seenAtLast = new Set();
+    }
+    this.seenAtLast.add(key);
+    this.emit('event', event);
+  }
+}

@@ -1,0 +1,304 @@
+// The monitor of one container (SPEC §3): checks it every period and keeps its service record
+// in etcd while it is healthy. The record goes at once (not by expiry) when a check fails or
+// the container dies, stops, pauses or is killed; a start or unpause is checked at once; the
+// container's removal ends the monitor. Events come from outside (`handleEvent`): from the
+// monitor's own Docker subscription when it runs alone, from the listener over IPC under it.
+//
+// Docker or etcd trouble never ends it: a check that cannot reach Docker refreshes nothing
+// (so the record expires one TTL later unless Docker is back) and is retried with backoff;
+// etcd outages are the record's own business (LeasedRecord retries until etcd agrees).
+import type Dockerode from 'dockerode';
+import { Backoff, sleep } from '../backoff.js';
+import type { ContainerEvent } from '../docker/container-event.js';
+import { containerIpOf } from '../docker/container-ip.js';
+import { type DockerClient, isNotFound } from '../docker/docker-client.js';
+import { messageOf, UserError } from '../errors.js';
+import { checkHealth, type HealthResult } from '../health/check-health.js';
+import { checkPeriodOf } from '../health/container-env.js';
+import type { RunMode } from '../health/runner.js';
+import type { Logger } from '../log/logger.js';
+import { imageNameOf, isImageIdRef } from '../record/image-name.js';
+import { serviceKeyOf, servicePortsOf, serviceValueOf } from '../record/service-record.js';
+
+/** The etcd side, as the monitor sees it (LeasedRecord in production). */
+export interface MonitorRecord {
+  publish(value: string): Promise<unknown>;
+  withdraw(): Promise<unknown>;
+  close(timeoutMs?: number): Promise<unknown>;
+}
+
+export interface ContainerMonitorOptions {
+  docker: DockerClient;
+  log: Logger;
+  /** name, id or unique id prefix */
+  container: string;
+  mode: RunMode;
+  timeoutMs: number;
+  /** --period, overriding the container's HEALTHCHECKPERIOD */
+  periodSeconds?: number;
+  etcdPrefix: string;
+  hostIp: string;
+  openRecord(key: string, ttlSeconds: number): MonitorRecord;
+}
+
+/** Signals after which a container is on its way out; others (HUP, USR1, ...) ask it to reload. */
+const TERMINATING_SIGNALS = new Set([
+  '2',
+  '3',
+  '6',
+  '9',
+  '15',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGABRT',
+  'SIGKILL',
+  'SIGTERM',
+  'INT',
+  'QUIT',
+  'ABRT',
+  'KILL',
+  'TERM',
+]);
+
+export type MonitorEnd = { reason: 'removed' | 'stopped'; exitStatus: 0 };
+
+export class ContainerMonitor {
+  private info!: Dockerode.ContainerInspectInfo;
+  private record!: MonitorRecord;
+  private key = '';
+  private periodMs = 30_000;
+  private ttlSeconds = 61;
+
+  /** bumped by every event that changes what a check would see; older results are dropped */
+  private generation = 0;
+  private checking = false;
+  private recheck = false;
+  private timer: NodeJS.Timeout | undefined;
+  private healthy: boolean | undefined;
+  private dockerTrouble: string | undefined;
+  private readonly dockerRetry = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private readonly inFlight = new AbortController();
+  private ending: Promise<MonitorEnd> | undefined;
+  private resolveEnd!: (end: MonitorEnd) => void;
+  /** resolves when the monitor has finished: container removed, or `stop()` */
+  readonly ended: Promise<MonitorEnd> = new Promise((resolve) => {
+    this.resolveEnd = resolve;
+  });
+
+  constructor(private readonly options: ContainerMonitorOptions) {}
+
+  get recordKey(): string {
+    return this.key;
+  }
+
+  get containerId(): string {
+    return this.info.Id;
+  }
+
+  /**
+   * Finds the container (waiting out a Docker outage; a container that does not exist is
+   * ContainerNotFound) and works out its key and period. The caller subscribes to the
+   * container's events next, then calls `check()`, so no event falls between the two.
+   */
+  async start(): Promise<void> {
+    const { docker, log } = this.options;
+    this.info = await this.inspectPatiently(this.options.container);
+    const period = checkPeriodOf(this.info.Config?.Env);
+    if (period.warning && this.options.periodSeconds === undefined)
+      log.warning({ env: 'HEALTHCHECKPERIOD' }, period.warning);
+    const periodSeconds = this.options.periodSeconds ?? period.seconds;
+    this.periodMs = Math.round(periodSeconds * 1000);
+    this.ttlSeconds = Math.ceil(periodSeconds * 2 + 1);
+    this.key = serviceKeyOf(this.options.etcdPrefix, await this.imageName(docker), this.info.Id);
+    this.record = this.options.openRecord(this.key, this.ttlSeconds);
+    log.info(
+      {
+        id: this.info.Id,
+        key: this.key,
+        periodSeconds,
+        ttlSeconds: this.ttlSeconds,
+        mode: this.options.mode,
+      },
+      'monitoring',
+    );
+  }
+
+  /** Check now (after `start`, and when events may have been missed), then every period. */
+  check(): void {
+    this.generation += 1;
+    void this.checkNow();
+  }
+
+  /** One of the container's own Docker events. */
+  handleEvent(event: ContainerEvent): void {
+    if (this.ending || event.id !== this.info?.Id) return;
+    const { log } = this.options;
+    log.debug({ action: event.action, detail: event.detail }, 'docker event');
+    switch (event.action) {
+      case 'destroy':
+        void this.finish('removed');
+        return;
+      case 'kill':
+        if (!TERMINATING_SIGNALS.has(event.attributes.signal ?? '15')) {
+          this.checkSoon();
+          return;
+        }
+        this.down(`kill (signal ${event.attributes.signal})`);
+        return;
+      case 'die':
+      case 'stop':
+      case 'pause':
+        this.down(event.action);
+        return;
+      case 'start':
+      case 'restart':
+      case 'unpause':
+      case 'health_status':
+        this.generation += 1;
+        void this.checkNow();
+        return;
+    }
+  }
+
+  /** SIGTERM, SIGINT, or the listener gone: remove the record and end. */
+  stop(): Promise<MonitorEnd> {
+    return this.finish('stopped');
+  }
+
+  private down(why: string) {
+    this.generation += 1;
+    this.setHealthy(false, why, '');
+    void this.record.withdraw();
+  }
+
+  private checkSoon() {
+    this.generation += 1;
+    this.schedule(1000);
+  }
+
+  private schedule(ms: number) {
+    clearTimeout(this.timer);
+    if (!this.ending) this.timer = setTimeout(() => void this.checkNow(), ms);
+  }
+
+  private async checkNow(): Promise<void> {
+    if (this.ending) return;
+    if (this.checking) {
+      this.recheck = true;
+      return;
+    }
+    this.checking = true;
+    clearTimeout(this.timer);
+    const generation = this.generation;
+    let nextInMs = this.periodMs;
+    try {
+      const result = await checkHealth(this.options.docker, this.info.Id, {
+        mode: this.options.mode,
+        timeoutMs: this.options.timeoutMs,
+        signal: this.inFlight.signal,
+      });
+      this.dockerBack();
+      if (generation === this.generation && !this.ending) this.apply(result);
+    } catch (error) {
+      if (this.ending) return;
+      if (isNotFound(error)) {
+        void this.finish('removed');
+        return;
+      }
+      nextInMs = Math.min(this.periodMs, this.dockerLost(error));
+    } finally {
+      this.checking = false;
+      if (this.recheck && !this.ending) {
+        this.recheck = false;
+        void this.checkNow();
+      } else {
+        this.schedule(nextInMs);
+      }
+    }
+  }
+
+  private apply(result: HealthResult) {
+    this.info = result.inspected;
+    // A running container without any check counts as healthy (SPEC §3).
+    const healthy = result.verdict === 'healthy' || result.verdict === 'no-check';
+    this.options.log.debug(
+      {
+        verdict: result.verdict,
+        source: result.source,
+        status: result.status,
+        durationMs: result.durationMs,
+      },
+      'checked',
+    );
+    this.setHealthy(healthy, result.status, result.output);
+    if (healthy) void this.record.publish(this.valueOf(result.inspected));
+    else void this.record.withdraw();
+  }
+
+  private setHealthy(healthy: boolean, status: string, output: string) {
+    if (this.healthy === healthy) return;
+    this.healthy = healthy;
+    if (healthy) this.options.log.info({ status }, 'healthy');
+    else this.options.log.warning({ status, output: output.slice(-500) }, 'not healthy');
+  }
+
+  private valueOf(info: Dockerode.ContainerInspectInfo): string {
+    return serviceValueOf({
+      IP: containerIpOf(info),
+      Name: info.Name,
+      Ports: servicePortsOf(info, this.options.hostIp),
+    });
+  }
+
+  private async imageName(docker: DockerClient): Promise<string> {
+    const ref = this.info.Config?.Image ?? '';
+    if (!isImageIdRef(ref, this.info.Image)) return imageNameOf(ref);
+    const image = await docker.inspectImage(this.info.Image).catch(() => undefined);
+    return imageNameOf(ref, image?.RepoTags ?? [], this.info.Image);
+  }
+
+  /** Inspect, retrying while Docker cannot be reached; a missing container is final. */
+  private async inspectPatiently(ref: string): Promise<Dockerode.ContainerInspectInfo> {
+    for (;;) {
+      try {
+        const info = await this.options.docker.inspectContainer(ref);
+        this.dockerBack();
+        return info;
+      } catch (error) {
+        if (isNotFound(error) || !(error instanceof UserError)) throw error;
+        await sleep(this.dockerLost(error), this.inFlight.signal);
+        if (this.inFlight.signal.aborted) throw error;
+      }
+    }
+  }
+
+  /** Logs the first failure of an outage; returns how long to wait before trying again. */
+  private dockerLost(error: unknown): number {
+    const message = messageOf(error);
+    if (this.dockerTrouble === undefined)
+      this.options.log.warning({ err: message }, 'Docker call failed; retrying');
+    else this.options.log.debug({ err: message }, 'Docker call failed again');
+    this.dockerTrouble = message;
+    return this.dockerRetry.next();
+  }
+
+  private dockerBack() {
+    if (this.dockerTrouble !== undefined) this.options.log.info({}, 'Docker reachable again');
+    this.dockerTrouble = undefined;
+    this.dockerRetry.reset();
+  }
+
+  private finish(reason: MonitorEnd['reason']): Promise<MonitorEnd> {
+    this.ending ??= (async () => {
+      clearTimeout(this.timer);
+      this.inFlight.abort();
+      this.generation += 1;
+      if (reason === 'removed') this.options.log.info({}, 'container removed; monitor ends');
+      await this.record?.close(3000);
+      const end: MonitorEnd = { reason, exitStatus: 0 };
+      this.resolveEnd(end);
+      return end;
+    })();
+    return this.ending;
+  }
+}
