@@ -53,12 +53,13 @@ Every flag also reads MON_<FLAG> from the environment (--timeout ↔ MON_TIMEOUT
     const interrupt = new AbortController();
     let signalled: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) return; // a second signal must not cut the sidecar's removal short
       signalled = signal;
       log.notice({ signal }, 'interrupted: cleaning up');
       interrupt.abort();
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
 
     let status: number;
     try {

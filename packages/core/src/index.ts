@@ -77,3 +77,6 @@ export {
   serviceRecordOf,
   serviceValueOf,
 } from './record/service-record.js';
+export { Listener, type ListenerOptions } from './listener/listener.js';
+export { CHILD_HEALTHY_AFTER_MS, CHILD_RESTART_BACKOFF, MonitorSupervisor, type MonitorSupervisorOptions } from './listener/monitor-supervisor.js';
+export { PolicyActions } from './listener/policy-actions.js';

@@ -78,8 +78,8 @@ Every flag also reads MON_<FLAG> from the environment (--etcd-host ↔ MON_ETCD_
         openRecord: (key, ttlSeconds) => new core.LeasedRecord({ client, key, ttlSeconds, log }),
       });
       const stop = () => void monitor.stop();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
       const underListener = typeof process.send === 'function';
       if (underListener) {
         // The listener feeds this container's events and is this process's reason to live.

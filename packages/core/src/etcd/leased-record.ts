@@ -4,7 +4,7 @@
 // paused, cut off). The caller states what it wants; a single background loop makes etcd
 // agree, retrying through outages and lost leases, and never throws.
 import type { Lease, Namespace } from 'etcd3';
-import { EtcdLeaseInvalidError } from 'etcd3';
+import { ClientClosedError, EtcdLeaseInvalidError } from 'etcd3';
 import { Backoff, type BackoffOptions, sleep } from '../backoff.js';
 
 /** What the record logs through: the tools' pino logger fits. */
@@ -62,6 +62,7 @@ export class LeasedRecord {
   /** wakes the loop from idling or from a backoff sleep */
   private kick = new AbortController();
   private stopped = false;
+  private closing: Promise<boolean> | undefined;
   private outage: { since: number; error: string } | undefined;
 
   constructor(options: LeasedRecordOptions) {
@@ -94,10 +95,20 @@ export class LeasedRecord {
    * Withdraw, waiting at most `timeoutMs` for etcd, then stop. A key that could not be deleted
    * expires with its lease, which nobody renews any more. Resolves whether it was deleted.
    */
-  async close(timeoutMs = 3000): Promise<boolean> {
-    if (this.stopped) return false;
+  close(timeoutMs = 3000): Promise<boolean> {
+    this.closing ??= this.shutDown(timeoutMs);
+    return this.closing;
+  }
+
+  private async shutDown(timeoutMs: number): Promise<boolean> {
     const withdrawn = this.withdraw();
-    const outcome = await Promise.race([withdrawn, sleep(timeoutMs).then(() => 'closed' as const)]);
+    const bound = new AbortController();
+    const outcome = await Promise.race([
+      withdrawn,
+      sleep(timeoutMs, bound.signal).then(() => 'closed' as const),
+    ]);
+    // The bound's timer must not keep a finished process alive for the rest of timeoutMs.
+    bound.abort();
     this.stopped = true;
     this.kick.abort();
     this.settle('closed', Number.POSITIVE_INFINITY);
@@ -152,6 +163,16 @@ export class LeasedRecord {
         }
       } catch (error) {
         if (this.stopped) break;
+        if (error instanceof ClientClosedError) {
+          // The owner closed the etcd client before this record: nothing left to retry with.
+          this.log.warning(
+            { key: this.key },
+            'etcd client closed before the service record; it expires with its lease',
+          );
+          this.stopped = true;
+          this.settle('closed', Number.POSITIVE_INFINITY);
+          break;
+        }
         this.failed(error);
         await this.wait(this.backoff.next());
       }

@@ -57,7 +57,9 @@ export const runWithExec: CommandRunner = async (
 async function killExec(exec: Dockerode.Exec) {
   try {
     const info = (await exec.inspect()) as { Running?: boolean; Pid?: number };
-    if (info.Running && info.Pid && info.Pid > 0) process.kill(info.Pid, 'SIGKILL');
+    // The exec leads its own process group (runc makes it a session leader): killing the group
+    // also ends what it started, e.g. the children of an `sh -c '…; …'` check.
+    if (info.Running && info.Pid && info.Pid > 0) process.kill(-info.Pid, 'SIGKILL');
   } catch {
     // not ours to see (another pid namespace) or already gone
   }

@@ -1,0 +1,153 @@
+// The listener (SPEC §4): follows Docker's container events and keeps one monitor child per
+// running container, and applies docker-mon's policies to containers that opted in. Events
+// drive everything at once; a sweep every --interval (and after every reconnect of the event
+// stream) makes the monitors equal to the running containers and catches what events missed.
+import type Dockerode from 'dockerode';
+import type { ContainerEvent } from '../docker/container-event.js';
+import type { DockerClient } from '../docker/docker-client.js';
+import { DockerEventStream } from '../docker/event-stream.js';
+import { messageOf } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { isIgnored } from '../policy/selection.js';
+import type { MonitorSupervisor } from './monitor-supervisor.js';
+import { PolicyActions } from './policy-actions.js';
+
+export interface ListenerOptions {
+  docker: DockerClient;
+  log: Logger;
+  supervisor: MonitorSupervisor;
+  prefix: string;
+  intervalMs: number;
+  retries: number;
+  ownContainerId?: string;
+}
+
+export class Listener {
+  private readonly events: DockerEventStream;
+  private readonly policies: PolicyActions;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private sweepAgain = false;
+  private streamDown: string | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: ListenerOptions) {
+    this.events = new DockerEventStream(options.docker);
+    this.policies = new PolicyActions({ docker: options.docker, log: options.log, retries: options.retries });
+  }
+
+  /** Subscribes first, then sweeps, so nothing that happens in between is lost. */
+  async start(): Promise<void> {
+    const { log } = this.options;
+    this.events.on('event', (event) => this.onEvent(event));
+    this.events.on('disconnected', (error) => {
+      if (this.streamDown === undefined) log.warning({ err: messageOf(error) }, 'Docker event stream lost; reconnecting');
+      this.streamDown = messageOf(error);
+    });
+    this.events.on('resync', () => {
+      log.info({ down: this.streamDown }, 'Docker event stream back; replayed missed events, reconciling');
+      this.streamDown = undefined;
+      void this.sweep();
+    });
+    await this.events.start();
+    if (this.stopped) return;
+    log.info({ prefix: this.options.prefix, intervalMs: this.options.intervalMs, ownContainer: this.options.ownContainerId ?? null }, 'listening to Docker events');
+    await this.sweep();
+    this.scheduleSweep();
+  }
+
+  /** Ends every monitor (each removes its key) and waits for them. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.sweepTimer);
+    this.events.stop();
+    this.policies.close();
+    await this.options.supervisor.stopAll();
+  }
+
+  private ignored(id: string, name: string | undefined, labels: Record<string, string> | undefined): boolean {
+    const reason = isIgnored(
+      { id, name: name ?? '', labels },
+      { prefix: this.options.prefix, ownContainerId: this.options.ownContainerId },
+    );
+    return reason !== null;
+  }
+
+  private onEvent(event: ContainerEvent) {
+    if (this.stopped) return;
+    // Event attributes carry the container's labels and name.
+    if (this.ignored(event.id, event.name, event.attributes)) return;
+    const { supervisor } = this.options;
+    switch (event.action) {
+      case 'start':
+      case 'restart':
+        supervisor.want(event.id, event.name ?? '');
+        supervisor.forward(event);
+        return;
+      case 'die':
+        supervisor.forward(event);
+        supervisor.release(event.id);
+        if (PolicyActions.observed(event.attributes)) void this.policies.cleanup(event.id);
+        return;
+      case 'destroy':
+        supervisor.release(event.id);
+        this.policies.forget(event.id);
+        return;
+      case 'health_status':
+        supervisor.forward(event);
+        if (event.detail === 'unhealthy' && PolicyActions.observed(event.attributes)) void this.policies.heal(event.id);
+        return;
+      default:
+        supervisor.forward(event);
+    }
+  }
+
+  /** One reconcile + policy pass; concurrent requests fold into one more pass. */
+  private sweep(): Promise<void> {
+    if (this.sweeping) {
+      this.sweepAgain = true;
+      return this.sweeping;
+    }
+    this.sweeping = (async () => {
+      do {
+        this.sweepAgain = false;
+        await this.sweepOnce();
+      } while (this.sweepAgain && !this.stopped);
+    })().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce() {
+    const { docker, log, supervisor } = this.options;
+    let containers: Dockerode.ContainerInfo[];
+    try {
+      containers = await docker.api.listContainers({ all: true });
+    } catch (error) {
+      log.debug({ err: messageOf(docker.translate(error)) }, 'sweep could not list containers');
+      return;
+    }
+    if (this.stopped) return;
+    const running = new Map<string, string>();
+    for (const c of containers) {
+      const name = c.Names?.[0]?.replace(/^\//, '') ?? '';
+      if (this.ignored(c.Id, name, c.Labels)) continue;
+      if (c.State === 'running') running.set(c.Id, name);
+      if (!PolicyActions.observed(c.Labels)) continue;
+      if (c.State === 'running' && /\(unhealthy\)/.test(c.Status ?? '')) void this.policies.heal(c.Id);
+      if (c.State === 'exited') void this.policies.cleanup(c.Id);
+    }
+    this.policies.retainOnly(containers.map((c) => c.Id));
+    const changes = supervisor.reconcile(running);
+    if (changes.started || changes.stopped) log.info({ ...changes, running: running.size }, 'reconciled monitors with running containers');
+  }
+
+  private scheduleSweep() {
+    if (this.stopped) return;
+    this.sweepTimer = setTimeout(async () => {
+      await this.sweep();
+      this.scheduleSweep();
+    }, this.options.intervalMs);
+  }
+}

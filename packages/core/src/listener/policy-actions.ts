@@ -1,0 +1,187 @@
+// Carries out docker-mon's policies (SPEC §4) for the listener: the decisions are the pure
+// functions in ../policy; this module inspects, asks them, and restarts or removes, retrying
+// failed Docker calls up to --retries times. One action per container at a time.
+import type Dockerode from 'dockerode';
+import type { DockerClient } from '../docker/docker-client.js';
+import { isNotFound } from '../docker/docker-client.js';
+import { messageOf } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { type CleanupFacts, decideCleanup, type RestartPolicyName } from '../policy/cleanup.js';
+import { type HealthFacts, HealthRestartPolicy, type HealthStatus } from '../policy/health-restart.js';
+import { type PolicyLabels, parsePolicyLabels } from '../policy/labels.js';
+import { withRetries } from '../policy/retry.js';
+
+export interface PolicyActionsOptions {
+  docker: DockerClient;
+  log: Logger;
+  retries: number;
+  now?: () => number;
+}
+
+const DOCKER_RETRY_BACKOFF = { initialMs: 250, maxMs: 5000 };
+
+export class PolicyActions {
+  private readonly health = new HealthRestartPolicy();
+  private readonly busy = new Set<string>();
+  private readonly warned = new Set<string>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly stopping = new AbortController();
+  private readonly now: () => number;
+
+  constructor(private readonly options: PolicyActionsOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Labels of a container, with unparsable values warned about once per container. */
+  labelsOf(id: string, name: string, labels: Record<string, string> | undefined): PolicyLabels {
+    const parsed = parsePolicyLabels(labels);
+    if (parsed.warnings.length > 0 && !this.warned.has(id)) {
+      this.warned.add(id);
+      for (const warning of parsed.warnings) {
+        this.options.log.warning({ container: name, id, label: warning.label, value: warning.value }, warning.message);
+      }
+    }
+    return parsed;
+  }
+
+  /** Whether any policy could apply: saves an inspect for the containers that opted out. */
+  static observed(labels: Record<string, string> | undefined): boolean {
+    const parsed = parsePolicyLabels(labels);
+    return parsed.observe && (parsed.health.enabled || parsed.cleanup.enabled);
+  }
+
+  /** Health restart, on an unhealthy event or a sweep. */
+  async heal(id: string): Promise<void> {
+    await this.exclusive(id, async () => {
+      const info = await this.inspect(id);
+      if (!info) return;
+      const name = info.Name.replace(/^\//, '');
+      const labels = this.labelsOf(id, name, info.Config?.Labels ?? undefined);
+      const facts = healthFactsOf(info);
+      const now = this.now();
+      this.health.observe(facts, now);
+      const decision = this.health.decide(facts, labels, now);
+      if (decision.action === 'none') return;
+      if (decision.action === 'wait') {
+        this.options.log.debug({ container: name, id, until: new Date(decision.untilMs).toISOString() }, decision.reason);
+        this.retryAt(id, decision.untilMs);
+        return;
+      }
+      // Counted before the call, so a sweep meanwhile waits instead of restarting again.
+      this.health.recordRestart(id, now);
+      const lastOutput = info.State?.Health?.Log?.at(-1)?.Output?.trim().slice(-500) ?? '';
+      this.options.log.notice(
+        { container: name, id, action: 'restart', attempt: decision.attempt, reason: decision.reason, healthOutput: lastOutput, stopTimeoutMs: decision.stopTimeoutMs },
+        'restarting unhealthy container',
+      );
+      const t = Math.ceil(decision.stopTimeoutMs / 1000);
+      await this.withRetries(`restart ${name}`, () => this.options.docker.api.getContainer(id).restart({ t }));
+    });
+  }
+
+  /** Cleanup, on a die event or a sweep. */
+  async cleanup(id: string): Promise<void> {
+    await this.exclusive(id, async () => {
+      const info = await this.inspect(id);
+      if (!info) return;
+      const name = info.Name.replace(/^\//, '');
+      const labels = this.labelsOf(id, name, info.Config?.Labels ?? undefined);
+      const decision = decideCleanup(cleanupFactsOf(info), labels);
+      if (decision.action !== 'remove') {
+        if (labels.observe && labels.cleanup.enabled) this.options.log.debug({ container: name, id }, decision.reason);
+        return;
+      }
+      this.options.log.notice({ container: name, id, action: 'remove', exitCode: info.State?.ExitCode, reason: decision.reason }, 'removing exited container');
+      await this.withRetries(`remove ${name}`, () => this.options.docker.api.getContainer(id).remove({ v: true }));
+      this.forget(id);
+    });
+  }
+
+  /** The container is gone: drop what the policies remember of it. */
+  forget(id: string): void {
+    this.health.forget(id);
+    this.warned.delete(id);
+    clearTimeout(this.retryTimers.get(id));
+    this.retryTimers.delete(id);
+  }
+
+  /** Drops memory of containers that no longer exist (called by sweeps). */
+  retainOnly(ids: Iterable<string>): void {
+    const keep = new Set(ids);
+    this.health.retainOnly(keep);
+    for (const id of [...this.warned]) if (!keep.has(id)) this.warned.delete(id);
+  }
+
+  close(): void {
+    this.stopping.abort();
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
+  private retryAt(id: string, at: number) {
+    clearTimeout(this.retryTimers.get(id));
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(id);
+      void this.heal(id);
+    }, Math.max(0, at - this.now()));
+    this.retryTimers.set(id, timer);
+  }
+
+  private async exclusive(id: string, action: () => Promise<void>): Promise<void> {
+    if (this.busy.has(id) || this.stopping.signal.aborted) return;
+    this.busy.add(id);
+    try {
+      await action();
+    } catch (error) {
+      if (!isNotFound(error)) this.options.log.error({ id, err: messageOf(error) }, 'policy action failed');
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async inspect(id: string): Promise<Dockerode.ContainerInspectInfo | undefined> {
+    try {
+      return await this.withRetries(`inspect ${id.slice(0, 12)}`, () => this.options.docker.inspectContainer(id));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return withRetries(call, {
+      retries: this.options.retries,
+      backoff: DOCKER_RETRY_BACKOFF,
+      signal: this.stopping.signal,
+      onRetry: (error, attempt, delayMs) =>
+        this.options.log.warning({ call: what, attempt, delayMs, err: messageOf(error) }, 'Docker call failed; retrying'),
+    });
+  }
+}
+
+function healthFactsOf(info: Dockerode.ContainerInspectInfo): HealthFacts {
+  const state = info.State;
+  return {
+    id: info.Id,
+    running: Boolean(state?.Running),
+    restarting: Boolean(state?.Restarting),
+    paused: Boolean(state?.Paused),
+    healthStatus: (state?.Health?.Status as HealthStatus | undefined) ?? 'none',
+  };
+}
+
+function cleanupFactsOf(info: Dockerode.ContainerInspectInfo): CleanupFacts {
+  const state = info.State;
+  const policy = info.HostConfig?.RestartPolicy;
+  return {
+    running: Boolean(state?.Running),
+    restarting: Boolean(state?.Restarting),
+    paused: Boolean(state?.Paused),
+    dead: Boolean(state?.Dead),
+    status: state?.Status ?? '',
+    exitCode: state?.ExitCode ?? -1,
+    restartPolicy: { name: (policy?.Name ?? '') as RestartPolicyName, maximumRetryCount: policy?.MaximumRetryCount ?? 0 },
+    restartCount: info.RestartCount ?? 0,
+    autoRemove: Boolean(info.HostConfig?.AutoRemove),
+  };
+}
