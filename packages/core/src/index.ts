@@ -28,6 +28,14 @@ export {
 export { verdictJson, verdictLine } from './health/report.js';
 export { CheckInterrupted, type RunMode } from './health/runner.js';
 export { SIDECAR_LABEL } from './health/sidecar-runner.js';
+export { Listener, type ListenerOptions } from './listener/listener.js';
+export {
+  CHILD_HEALTHY_AFTER_MS,
+  CHILD_RESTART_BACKOFF,
+  MonitorSupervisor,
+  type MonitorSupervisorOptions,
+} from './listener/monitor-supervisor.js';
+export { PolicyActions } from './listener/policy-actions.js';
 export { createLogger, type Logger, type LoggerOptions, type ToolLogger } from './log/logger.js';
 export {
   ContainerMonitor,
@@ -36,6 +44,7 @@ export {
   type MonitorRecord,
 } from './monitor/container-monitor.js';
 export { type DockerEventMessage, dockerEventMessage, isDockerEventMessage } from './monitor/ipc.js';
+export { MONITOR_SETTINGS_ENV, type MonitorSettings, runMonitor } from './monitor/run-monitor.js';
 export {
   type CleanupDecision,
   type CleanupFacts,
@@ -77,6 +86,3 @@ export {
   serviceRecordOf,
   serviceValueOf,
 } from './record/service-record.js';
-export { Listener, type ListenerOptions } from './listener/listener.js';
-export { CHILD_HEALTHY_AFTER_MS, CHILD_RESTART_BACKOFF, MonitorSupervisor, type MonitorSupervisorOptions } from './listener/monitor-supervisor.js';
-export { PolicyActions } from './listener/policy-actions.js';

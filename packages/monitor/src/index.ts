@@ -1,14 +1,7 @@
 // `monitor <container>`: keeps the container's service record in etcd while it is healthy
-// (SPEC §3). Flags, wiring and exit statuses only; the loop lives in @checker/core.
+// (SPEC §3). Flags and exit statuses only; the process is wired in @checker/core (runMonitor).
 
-import {
-  commonFlags,
-  ExitStatus,
-  exitStatusOf,
-  messageOf,
-  monitorOnlyFlags,
-  registryFlags,
-} from '@checker/core/cli';
+import { commonFlags, monitorOnlyFlags, registryFlags } from '@checker/core/cli';
 import { Args, Command } from '@oclif/core';
 
 export default class Monitor extends Command {
@@ -44,74 +37,25 @@ Every flag also reads MON_<FLAG> from the environment (--etcd-host ↔ MON_ETCD_
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Monitor);
-    const core = await import('@checker/core');
-    const { log, close: closeLog } = core.createLogger({
-      tool: 'monitor',
-      level: flags.loglevel,
+    const { runMonitor } = await import('@checker/core');
+    const status = await runMonitor({
+      container: args.container,
+      control: flags.control,
+      mode: flags.mode as 'sidecar' | 'exec',
+      timeout: flags.timeout,
+      period: flags.period,
+      loglevel: flags.loglevel,
       stdout: flags.stdout,
       syslog: flags.syslog,
-      container: args.container,
+      etcdHost: flags['etcd-host'],
+      etcdPrefix: flags['etcd-prefix'],
+      etcdCa: flags['etcd-ca'],
+      etcdCert: flags['etcd-cert'],
+      etcdKey: flags['etcd-key'],
+      etcdUser: flags['etcd-user'],
+      etcdPassword: flags['etcd-password'],
+      hostIp: flags['host-ip'],
     });
-    let status: number = ExitStatus.healthy;
-    let etcd: { close(): void } | undefined;
-    let events: { stop(): void } | undefined;
-    try {
-      const docker = core.DockerClient.fromControl(core.dockerControlFrom(flags.control));
-      const client = core.openEtcd({
-        hosts: flags['etcd-host'],
-        ca: flags['etcd-ca'],
-        cert: flags['etcd-cert'],
-        key: flags['etcd-key'],
-        user: flags['etcd-user'],
-        password: flags['etcd-password'],
-      });
-      etcd = client;
-      const monitor = new core.ContainerMonitor({
-        docker,
-        log,
-        container: args.container,
-        mode: flags.mode as 'sidecar' | 'exec',
-        timeoutMs: flags.timeout * 1000,
-        periodSeconds: flags.period,
-        etcdPrefix: flags['etcd-prefix'],
-        hostIp: flags['host-ip'] ?? core.defaultHostIp(),
-        openRecord: (key, ttlSeconds) => new core.LeasedRecord({ client, key, ttlSeconds, log }),
-      });
-      const stop = () => void monitor.stop();
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      const underListener = typeof process.send === 'function';
-      if (underListener) {
-        // The listener feeds this container's events and is this process's reason to live.
-        process.on('message', (message) => {
-          if (core.isDockerEventMessage(message)) monitor.handleEvent(message.event);
-        });
-        process.once('disconnect', stop);
-      }
-
-      await monitor.start();
-      if (!underListener) {
-        const stream = new core.DockerEventStream(docker, { containerId: monitor.containerId });
-        events = stream;
-        stream.on('event', (event) => monitor.handleEvent(event));
-        stream.on('disconnected', (error) =>
-          log.debug({ err: error.message }, 'Docker event stream broke; reconnecting'),
-        );
-        stream.on('resync', () => monitor.check());
-        await stream.start();
-      }
-      monitor.check();
-      const end = await monitor.ended;
-      status = end.exitStatus;
-    } catch (error) {
-      status = exitStatusOf(error);
-      log.error({ err: status === ExitStatus.bug ? error : undefined }, messageOf(error));
-      process.stderr.write(`monitor: ${messageOf(error)}\n`);
-    } finally {
-      events?.stop();
-      etcd?.close();
-      closeLog();
-    }
     this.exit(status);
   }
 }

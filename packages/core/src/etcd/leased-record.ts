@@ -268,6 +268,8 @@ export class LeasedRecord {
         this.log.debug({ key: this.key }, 'no service record in etcd to remove');
       }
     }
+    // Revoking as well as deleting: it also removes a put of ours that a call we gave up
+    // waiting for may still land, and frees the lease at once instead of a TTL later.
     if (this.lease !== undefined) {
       const { lease, id } = this.lease;
       this.lease = undefined;

@@ -41,7 +41,8 @@ export class Listener {
     const { log } = this.options;
     this.events.on('event', (event) => this.onEvent(event));
     this.events.on('disconnected', (error) => {
-      if (this.streamDown === undefined) log.warning({ err: messageOf(error) }, 'Docker event stream lost; reconnecting');
+      if (this.streamDown === undefined)
+        log.warning({ err: messageOf(error) }, 'Docker event stream lost; reconnecting');
       this.streamDown = messageOf(error);
     });
     this.events.on('resync', () => {
@@ -51,7 +52,14 @@ export class Listener {
     });
     await this.events.start();
     if (this.stopped) return;
-    log.info({ prefix: this.options.prefix, intervalMs: this.options.intervalMs, ownContainer: this.options.ownContainerId ?? null }, 'listening to Docker events');
+    log.info(
+      {
+        prefix: this.options.prefix,
+        intervalMs: this.options.intervalMs,
+        ownContainer: this.options.ownContainerId ?? null,
+      },
+      'listening to Docker events',
+    );
     await this.sweep();
     this.scheduleSweep();
   }
@@ -95,7 +103,8 @@ export class Listener {
         return;
       case 'health_status':
         supervisor.forward(event);
-        if (event.detail === 'unhealthy' && PolicyActions.observed(event.attributes)) void this.policies.heal(event.id);
+        if (event.detail === 'unhealthy' && PolicyActions.observed(event.attributes))
+          void this.policies.heal(event.id);
         return;
       default:
         supervisor.forward(event);
@@ -140,7 +149,8 @@ export class Listener {
     }
     this.policies.retainOnly(containers.map((c) => c.Id));
     const changes = supervisor.reconcile(running);
-    if (changes.started || changes.stopped) log.info({ ...changes, running: running.size }, 'reconciled monitors with running containers');
+    if (changes.started || changes.stopped)
+      log.info({ ...changes, running: running.size }, 'reconciled monitors with running containers');
   }
 
   private scheduleSweep() {

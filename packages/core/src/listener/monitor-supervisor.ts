@@ -50,7 +50,14 @@ export class MonitorSupervisor {
     if (this.closing) return;
     let slot = this.slots.get(id);
     if (!slot) {
-      slot = { id, name, wanted: true, startedAt: 0, stopping: false, crashes: new Backoff(this.options.backoff ?? CHILD_RESTART_BACKOFF) };
+      slot = {
+        id,
+        name,
+        wanted: true,
+        startedAt: 0,
+        stopping: false,
+        crashes: new Backoff(this.options.backoff ?? CHILD_RESTART_BACKOFF),
+      };
       this.slots.set(id, slot);
     }
     slot.wanted = true;
@@ -72,9 +79,14 @@ export class MonitorSupervisor {
   /** Passes one of the container's events to its monitor. */
   forward(event: ContainerEvent): void {
     const child = this.slots.get(event.id)?.child;
-    if (child?.connected) child.send(dockerEventMessage(event), (error) => {
-      if (error) this.options.log.debug({ container: event.id, err: error.message }, 'could not pass an event to a monitor');
-    });
+    if (child?.connected)
+      child.send(dockerEventMessage(event), (error) => {
+        if (error)
+          this.options.log.debug(
+            { container: event.id, err: error.message },
+            'could not pass an event to a monitor',
+          );
+      });
   }
 
   /** Makes the monitors match the running containers (id → name). */
@@ -118,7 +130,10 @@ export class MonitorSupervisor {
     try {
       child = this.options.spawn(slot.id, slot.name);
     } catch (error) {
-      log.error({ container: slot.name, id: slot.id, err: (error as Error).message }, 'could not start a monitor');
+      log.error(
+        { container: slot.name, id: slot.id, err: (error as Error).message },
+        'could not start a monitor',
+      );
       this.scheduleRestart(slot);
       return;
     }
@@ -126,7 +141,9 @@ export class MonitorSupervisor {
     slot.stopping = false;
     slot.startedAt = Date.now();
     log.debug({ container: slot.name, id: slot.id, pid: child.pid }, 'monitor started');
-    child.once('error', (error) => log.warning({ container: slot.name, id: slot.id, err: error.message }, 'monitor process error'));
+    child.once('error', (error) =>
+      log.warning({ container: slot.name, id: slot.id, err: error.message }, 'monitor process error'),
+    );
     child.once('exit', (code, signal) => this.exited(slot, child, code, signal));
   }
 
@@ -136,7 +153,10 @@ export class MonitorSupervisor {
     slot.stopping = true;
     child.kill('SIGTERM');
     slot.killTimer = setTimeout(() => {
-      this.options.log.warning({ container: slot.name, id: slot.id, pid: child.pid }, 'monitor did not end after SIGTERM; killing it');
+      this.options.log.warning(
+        { container: slot.name, id: slot.id, pid: child.pid },
+        'monitor did not end after SIGTERM; killing it',
+      );
       child.kill('SIGKILL');
     }, this.options.killAfterMs ?? 10_000);
   }
@@ -160,8 +180,12 @@ export class MonitorSupervisor {
       slot.wanted = false;
       this.forget(slot);
     } else {
-      if (Date.now() - slot.startedAt >= (this.options.healthyAfterMs ?? CHILD_HEALTHY_AFTER_MS)) slot.crashes.reset();
-      log.warning({ container: slot.name, id: slot.id, code, signal }, 'monitor crashed; starting another after a backoff');
+      if (Date.now() - slot.startedAt >= (this.options.healthyAfterMs ?? CHILD_HEALTHY_AFTER_MS))
+        slot.crashes.reset();
+      log.warning(
+        { container: slot.name, id: slot.id, code, signal },
+        'monitor crashed; starting another after a backoff',
+      );
       this.scheduleRestart(slot);
     }
   }

@@ -38,7 +38,10 @@ export class PolicyActions {
     if (parsed.warnings.length > 0 && !this.warned.has(id)) {
       this.warned.add(id);
       for (const warning of parsed.warnings) {
-        this.options.log.warning({ container: name, id, label: warning.label, value: warning.value }, warning.message);
+        this.options.log.warning(
+          { container: name, id, label: warning.label, value: warning.value },
+          warning.message,
+        );
       }
     }
     return parsed;
@@ -63,7 +66,10 @@ export class PolicyActions {
       const decision = this.health.decide(facts, labels, now);
       if (decision.action === 'none') return;
       if (decision.action === 'wait') {
-        this.options.log.debug({ container: name, id, until: new Date(decision.untilMs).toISOString() }, decision.reason);
+        this.options.log.debug(
+          { container: name, id, until: new Date(decision.untilMs).toISOString() },
+          decision.reason,
+        );
         this.retryAt(id, decision.untilMs);
         return;
       }
@@ -71,11 +77,21 @@ export class PolicyActions {
       this.health.recordRestart(id, now);
       const lastOutput = info.State?.Health?.Log?.at(-1)?.Output?.trim().slice(-500) ?? '';
       this.options.log.notice(
-        { container: name, id, action: 'restart', attempt: decision.attempt, reason: decision.reason, healthOutput: lastOutput, stopTimeoutMs: decision.stopTimeoutMs },
+        {
+          container: name,
+          id,
+          action: 'restart',
+          attempt: decision.attempt,
+          reason: decision.reason,
+          healthOutput: lastOutput,
+          stopTimeoutMs: decision.stopTimeoutMs,
+        },
         'restarting unhealthy container',
       );
       const t = Math.ceil(decision.stopTimeoutMs / 1000);
-      await this.withRetries(`restart ${name}`, () => this.options.docker.api.getContainer(id).restart({ t }));
+      await this.withRetries(`restart ${name}`, () =>
+        this.options.docker.api.getContainer(id).restart({ t }),
+      );
     });
   }
 
@@ -88,11 +104,17 @@ export class PolicyActions {
       const labels = this.labelsOf(id, name, info.Config?.Labels ?? undefined);
       const decision = decideCleanup(cleanupFactsOf(info), labels);
       if (decision.action !== 'remove') {
-        if (labels.observe && labels.cleanup.enabled) this.options.log.debug({ container: name, id }, decision.reason);
+        if (labels.observe && labels.cleanup.enabled)
+          this.options.log.debug({ container: name, id }, decision.reason);
         return;
       }
-      this.options.log.notice({ container: name, id, action: 'remove', exitCode: info.State?.ExitCode, reason: decision.reason }, 'removing exited container');
-      await this.withRetries(`remove ${name}`, () => this.options.docker.api.getContainer(id).remove({ v: true }));
+      this.options.log.notice(
+        { container: name, id, action: 'remove', exitCode: info.State?.ExitCode, reason: decision.reason },
+        'removing exited container',
+      );
+      await this.withRetries(`remove ${name}`, () =>
+        this.options.docker.api.getContainer(id).remove({ v: true }),
+      );
       this.forget(id);
     });
   }
@@ -120,10 +142,13 @@ export class PolicyActions {
 
   private retryAt(id: string, at: number) {
     clearTimeout(this.retryTimers.get(id));
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(id);
-      void this.heal(id);
-    }, Math.max(0, at - this.now()));
+    const timer = setTimeout(
+      () => {
+        this.retryTimers.delete(id);
+        void this.heal(id);
+      },
+      Math.max(0, at - this.now()),
+    );
     this.retryTimers.set(id, timer);
   }
 
@@ -141,7 +166,9 @@ export class PolicyActions {
 
   private async inspect(id: string): Promise<Dockerode.ContainerInspectInfo | undefined> {
     try {
-      return await this.withRetries(`inspect ${id.slice(0, 12)}`, () => this.options.docker.inspectContainer(id));
+      return await this.withRetries(`inspect ${id.slice(0, 12)}`, () =>
+        this.options.docker.inspectContainer(id),
+      );
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -154,7 +181,10 @@ export class PolicyActions {
       backoff: DOCKER_RETRY_BACKOFF,
       signal: this.stopping.signal,
       onRetry: (error, attempt, delayMs) =>
-        this.options.log.warning({ call: what, attempt, delayMs, err: messageOf(error) }, 'Docker call failed; retrying'),
+        this.options.log.warning(
+          { call: what, attempt, delayMs, err: messageOf(error) },
+          'Docker call failed; retrying',
+        ),
     });
   }
 }
@@ -180,7 +210,10 @@ function cleanupFactsOf(info: Dockerode.ContainerInspectInfo): CleanupFacts {
     dead: Boolean(state?.Dead),
     status: state?.Status ?? '',
     exitCode: state?.ExitCode ?? -1,
-    restartPolicy: { name: (policy?.Name ?? '') as RestartPolicyName, maximumRetryCount: policy?.MaximumRetryCount ?? 0 },
+    restartPolicy: {
+      name: (policy?.Name ?? '') as RestartPolicyName,
+      maximumRetryCount: policy?.MaximumRetryCount ?? 0,
+    },
     restartCount: info.RestartCount ?? 0,
     autoRemove: Boolean(info.HostConfig?.AutoRemove),
   };

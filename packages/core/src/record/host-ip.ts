@@ -8,7 +8,7 @@ export const FALLBACK_HOST_IP = '127.0.0.1';
  * Bridges and veth pairs made by Docker and friends carry addresses other hosts cannot reach;
  * they are only chosen when nothing else is there.
  */
-const VIRTUAL_INTERFACE = /^(docker|br-|veth|virbr|cni|flannel|cali|tun|tap)/;
+const VIRTUAL_INTERFACE = /^(docker|br-|veth|virbr|cni|flannel|cali)/;
 
 /** The host's first non-internal IPv4, else `127.0.0.1`. */
 export function defaultHostIp(): string {
