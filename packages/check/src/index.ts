@@ -91,9 +91,18 @@ Every flag also reads MON_<FLAG> from the environment (--timeout ↔ MON_TIMEOUT
       } else {
         status = exitStatusOf(error);
         // Said once on stderr; logged too where a log is kept (syslog), and always for bugs.
-        if (flags.syslog || status === ExitStatus.bug) log.error({ err: status === ExitStatus.bug ? error : undefined }, messageOf(error));
+        if (flags.syslog || status === ExitStatus.bug)
+          log.error({ err: status === ExitStatus.bug ? error : undefined }, messageOf(error));
         process.stderr.write(`check: ${messageOf(error)}\n`);
-        if (flags.json) this.log(JSON.stringify({ container: args.container, verdict: 'error', exitStatus: status, error: messageOf(error) }));
+        if (flags.json)
+          this.log(
+            JSON.stringify({
+              container: args.container,
+              verdict: 'error',
+              exitStatus: status,
+              error: messageOf(error),
+            }),
+          );
       }
     } finally {
       close();

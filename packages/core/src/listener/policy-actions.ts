@@ -20,6 +20,12 @@ export interface PolicyActionsOptions {
 
 const DOCKER_RETRY_BACKOFF = { initialMs: 250, maxMs: 5000 };
 
+/** The container an action is about; its name is known once it has been inspected. */
+interface Subject {
+  id: string;
+  name: string | null;
+}
+
 export class PolicyActions {
   private readonly health = new HealthRestartPolicy();
   private readonly busy = new Set<string>();
@@ -55,10 +61,11 @@ export class PolicyActions {
 
   /** Health restart, on an unhealthy event or a sweep. */
   async heal(id: string): Promise<void> {
-    await this.exclusive(id, async () => {
+    await this.exclusive(id, async (subject) => {
       const info = await this.inspect(id);
       if (!info) return;
       const name = info.Name.replace(/^\//, '');
+      subject.name = name;
       const labels = this.labelsOf(id, name, info.Config?.Labels ?? undefined);
       const facts = healthFactsOf(info);
       const now = this.now();
@@ -89,7 +96,7 @@ export class PolicyActions {
         'restarting unhealthy container',
       );
       const t = Math.ceil(decision.stopTimeoutMs / 1000);
-      await this.withRetries(`restart ${name}`, () =>
+      await this.withRetries(`restart ${name}`, subject, () =>
         this.options.docker.api.getContainer(id).restart({ t }),
       );
     });
@@ -97,10 +104,11 @@ export class PolicyActions {
 
   /** Cleanup, on a die event or a sweep. */
   async cleanup(id: string): Promise<void> {
-    await this.exclusive(id, async () => {
+    await this.exclusive(id, async (subject) => {
       const info = await this.inspect(id);
       if (!info) return;
       const name = info.Name.replace(/^\//, '');
+      subject.name = name;
       const labels = this.labelsOf(id, name, info.Config?.Labels ?? undefined);
       const decision = decideCleanup(cleanupFactsOf(info), labels);
       if (decision.action !== 'remove') {
@@ -112,7 +120,7 @@ export class PolicyActions {
         { container: name, id, action: 'remove', exitCode: info.State?.ExitCode, reason: decision.reason },
         'removing exited container',
       );
-      await this.withRetries(`remove ${name}`, () =>
+      await this.withRetries(`remove ${name}`, subject, () =>
         this.options.docker.api.getContainer(id).remove({ v: true }),
       );
       this.forget(id);
@@ -152,13 +160,20 @@ export class PolicyActions {
     this.retryTimers.set(id, timer);
   }
 
-  private async exclusive(id: string, action: () => Promise<void>): Promise<void> {
+  /** One action per container at a time; `subject.name` is filled in once inspect knows it. */
+  private async exclusive(id: string, action: (subject: Subject) => Promise<void>): Promise<void> {
     if (this.busy.has(id) || this.stopping.signal.aborted) return;
     this.busy.add(id);
+    const subject: Subject = { id, name: null };
     try {
-      await action();
+      await action(subject);
     } catch (error) {
-      if (!isNotFound(error)) this.options.log.error({ id, err: messageOf(error) }, 'policy action failed');
+      if (!isNotFound(error)) {
+        this.options.log.error(
+          { container: subject.name, id, err: messageOf(error) },
+          'policy action failed',
+        );
+      }
     } finally {
       this.busy.delete(id);
     }
@@ -166,7 +181,7 @@ export class PolicyActions {
 
   private async inspect(id: string): Promise<Dockerode.ContainerInspectInfo | undefined> {
     try {
-      return await this.withRetries(`inspect ${id.slice(0, 12)}`, () =>
+      return await this.withRetries(`inspect ${id.slice(0, 12)}`, { id, name: null }, () =>
         this.options.docker.inspectContainer(id),
       );
     } catch (error) {
@@ -175,14 +190,24 @@ export class PolicyActions {
     }
   }
 
-  private withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
-    return withRetries(call, {
+  /**
+   * Dockerode's errors are translated (DockerError, DockerUnreachable, ContainerNotFound), so a
+   * Docker 500 or a refused socket is logged as what it is, in one line, rather than as "a bug
+   * in checker" with a stack; the retry rules read the same status codes from either form.
+   */
+  private withRetries<T>(what: string, subject: Subject, call: () => Promise<T>): Promise<T> {
+    const { docker, log } = this.options;
+    const translated = () =>
+      call().catch((error: unknown) => {
+        throw docker.translate(error, subject.id);
+      });
+    return withRetries(translated, {
       retries: this.options.retries,
       backoff: DOCKER_RETRY_BACKOFF,
       signal: this.stopping.signal,
       onRetry: (error, attempt, delayMs) =>
-        this.options.log.warning(
-          { call: what, attempt, delayMs, err: messageOf(error) },
+        log.warning(
+          { container: subject.name, id: subject.id, call: what, attempt, delayMs, err: messageOf(error) },
           'Docker call failed; retrying',
         ),
     });

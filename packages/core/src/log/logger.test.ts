@@ -53,3 +53,24 @@ describe('syslog line format', () => {
     expect(formatSyslogLine('{"level":"CRITICAL"}', 'check', 1, at).toString()).toMatch(/^<26>/);
   });
 });
+
+describe('container field', () => {
+  it('appears exactly once, from the line when the logger has none of its own', async () => {
+    const out = new PassThrough();
+    const raw: string[] = [];
+    out.on('data', (chunk: Buffer) => raw.push(...chunk.toString().split('\n').filter(Boolean)));
+    const { log } = createLogger({
+      tool: 'listener',
+      level: 'INFO',
+      stdout: true,
+      syslog: false,
+      destination: out,
+      container: null,
+    });
+    log.info('host-wide');
+    log.info({ container: 'web' }, 'about web');
+    await new Promise((r) => setImmediate(r));
+    expect(raw.map((line) => line.match(/"container":/g)?.length)).toEqual([1, 1]);
+    expect(raw.map((line) => JSON.parse(line).container)).toEqual([null, 'web']);
+  });
+});

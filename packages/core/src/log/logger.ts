@@ -42,7 +42,14 @@ export function createLogger(options: LoggerOptions): ToolLogger {
       customLevels: PINO_LEVELS,
       useOnlyCustomLevels: true,
       level,
-      base: { tool: options.tool, pid: process.pid, container: options.container ?? null },
+      base: {
+        tool: options.tool,
+        pid: process.pid,
+        ...(options.container ? { container: options.container } : {}),
+      },
+      // The listener's lines name their container per line; a mixin (unlike base bindings,
+      // which pino would repeat) gives the others "container":null without a duplicate key.
+      mixin: options.container ? undefined : () => ({ container: null }),
       formatters: { level: (label) => ({ level: label.toUpperCase() }) },
       timestamp: pino.stdTimeFunctions.isoTime,
       enabled: streams.length > 0,
