@@ -2,13 +2,13 @@
 // docker-mon's restart and cleanup policies (SPEC §4). Flags and wiring only.
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
-import type { MonitorSettings } from '@checker/core';
 import {
   commonFlags,
   ExitStatus,
   exitStatusOf,
   listenerOnlyFlags,
   messageOf,
+  monitorSettingsFrom,
   registryFlags,
 } from '@checker/core/cli';
 import { Command } from '@oclif/core';
@@ -77,35 +77,18 @@ Every flag also reads MON_<FLAG> from the environment (--prefix ↔ MON_PREFIX).
       if (flags.interval < 1) throw new core.BadOption('--interval must be at least 1 ms');
       const control = core.dockerControlFrom(flags.control);
       const docker = core.DockerClient.fromControl(control);
-      // Fail on bad etcd options here, once, rather than in every child.
-      core.etcdOptionsFrom({
-        hosts: flags['etcd-host'],
-        ca: flags['etcd-ca'],
-        cert: flags['etcd-cert'],
-        key: flags['etcd-key'],
-        user: flags['etcd-user'],
-        password: flags['etcd-password'],
-      });
-      const hostIp = flags['host-ip'] ?? core.defaultHostIp();
       // The children get the listener's settings as JSON in their environment rather than
       // argv, so secrets such as the etcd password do not show in `ps`.
-      const settings: Omit<MonitorSettings, 'container'> = {
+      const settings = {
+        ...monitorSettingsFrom(flags),
         control,
-        mode: flags.mode as 'sidecar' | 'exec',
-        timeout: flags.timeout,
+        hostIp: flags['host-ip'] ?? core.defaultHostIp(),
         // --quiet: the monitors keep only their actions (register, deregister) and problems.
-        loglevel: flags.quiet && ['DEBUG', 'INFO'].includes(flags.loglevel) ? 'NOTICE' : flags.loglevel,
-        stdout: flags.stdout,
-        syslog: flags.syslog,
-        etcdHost: flags['etcd-host'],
-        etcdPrefix: flags['etcd-prefix'],
-        etcdCa: flags['etcd-ca'],
-        etcdCert: flags['etcd-cert'],
-        etcdKey: flags['etcd-key'],
-        etcdUser: flags['etcd-user'],
-        etcdPassword: flags['etcd-password'],
-        hostIp,
+        loglevel:
+          flags.quiet && ['DEBUG', 'INFO'].includes(flags.loglevel) ? ('NOTICE' as const) : flags.loglevel,
       };
+      // Fail on bad etcd options here, once, rather than in every child.
+      core.etcdOptionsFrom(core.etcdConnectionOf(settings));
       const childEnv = {
         ...process.env,
         ...MONITOR_ENV,

@@ -1,7 +1,7 @@
 // `monitor <container>`: keeps the container's service record in etcd while it is healthy
 // (SPEC §3). Flags and exit statuses only; the process is wired in @checker/core (runMonitor).
 
-import { commonFlags, monitorOnlyFlags, registryFlags } from '@checker/core/cli';
+import { commonFlags, monitorOnlyFlags, monitorSettingsFrom, registryFlags } from '@checker/core/cli';
 import { Args, Command } from '@oclif/core';
 
 export default class Monitor extends Command {
@@ -38,24 +38,7 @@ Every flag also reads MON_<FLAG> from the environment (--etcd-host ↔ MON_ETCD_
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Monitor);
     const { runMonitor } = await import('@checker/core');
-    const status = await runMonitor({
-      container: args.container,
-      control: flags.control,
-      mode: flags.mode as 'sidecar' | 'exec',
-      timeout: flags.timeout,
-      period: flags.period,
-      loglevel: flags.loglevel,
-      stdout: flags.stdout,
-      syslog: flags.syslog,
-      etcdHost: flags['etcd-host'],
-      etcdPrefix: flags['etcd-prefix'],
-      etcdCa: flags['etcd-ca'],
-      etcdCert: flags['etcd-cert'],
-      etcdKey: flags['etcd-key'],
-      etcdUser: flags['etcd-user'],
-      etcdPassword: flags['etcd-password'],
-      hostIp: flags['host-ip'],
-    });
+    const status = await runMonitor({ ...monitorSettingsFrom(flags), container: args.container });
     this.exit(status);
   }
 }

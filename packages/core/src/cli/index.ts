@@ -12,4 +12,5 @@ export {
   monitorOnlyFlags,
   registryFlags,
 } from './flags.js';
+export { type MonitorFlags, monitorSettingsFrom } from './monitor-settings.js';
 export { runCli } from './run-cli.js';

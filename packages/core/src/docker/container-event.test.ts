@@ -3,19 +3,17 @@ import { LineSplitter, parseContainerEvent, sinceParameter } from './container-e
 
 describe('Docker container events', () => {
   it('parses an event line, splitting health_status and keeping attributes', () => {
-    const line = JSON.stringify({
-      Type: 'container',
-      Action: 'health_status: unhealthy',
-      Actor: { ID: 'abc', Attributes: { name: 'web', 'mon.observe': '1' } },
-      time: 1700000000,
-      timeNano: 1700000000123456789,
-    });
+    // As Docker writes it: timeNano is a 19-digit JSON number.
+    const line =
+      '{"status":"health_status: unhealthy","id":"abc","Type":"container","Action":"health_status: unhealthy",' +
+      '"Actor":{"ID":"abc","Attributes":{"name":"web","mon.observe":"1"}},"scope":"local","time":1700000000,"timeNano":1700000000123456789}';
     expect(parseContainerEvent(line)).toMatchObject({
       id: 'abc',
       action: 'health_status',
       detail: 'unhealthy',
       name: 'web',
       attributes: { 'mon.observe': '1' },
+      timeNano: '1700000000123456789',
     });
   });
 

@@ -57,14 +57,18 @@ export function parseContainerEvent(line: string): ContainerEvent | undefined {
     detail: rest.length > 0 ? rest.join(':').trim() : undefined,
     name: attributes.name,
     attributes,
-    timeNano: timeNanoOf(raw),
+    timeNano: timeNanoOf(line, raw),
   };
 }
 
-/** JSON.parse loses precision past 2^53; timeNano is rebuilt from `time` where it must be. */
-function timeNanoOf(raw: RawEvent): string {
-  if (typeof raw.timeNano === 'string') return raw.timeNano;
-  if (typeof raw.timeNano === 'number') return BigInt(Math.round(raw.timeNano)).toString();
+/**
+ * timeNano has 19 digits, past what a JSON number keeps (2^53): JSON.parse would round it by
+ * up to a few hundred ns, enough to make the `since` boundary of a replay inexact. The digits
+ * are taken from the text itself.
+ */
+function timeNanoOf(line: string, raw: RawEvent): string {
+  const digits = /"timeNano":\s*"?(\d+)/.exec(line)?.[1];
+  if (digits) return digits;
   return (BigInt(raw.time ?? 0) * 1_000_000_000n).toString();
 }
 

@@ -7,6 +7,7 @@ import type { ContainerEvent } from '../docker/container-event.js';
 import { DockerClient } from '../docker/docker-client.js';
 import { DockerEventStream } from '../docker/event-stream.js';
 import { ExitStatus, exitStatusOf, messageOf } from '../errors.js';
+import type { EtcdConnectionInput } from '../etcd/connection.js';
 import { openEtcd } from '../etcd/etcd-client.js';
 import { LeasedRecord } from '../etcd/leased-record.js';
 import type { RunMode } from '../health/runner.js';
@@ -41,6 +42,17 @@ export interface MonitorSettings {
 /** The environment variable through which the listener hands its children their settings. */
 export const MONITOR_SETTINGS_ENV = 'CHECKER_MONITOR_SETTINGS';
 
+export function etcdConnectionOf(settings: Omit<MonitorSettings, 'container'>): EtcdConnectionInput {
+  return {
+    hosts: settings.etcdHost,
+    ca: settings.etcdCa,
+    cert: settings.etcdCert,
+    key: settings.etcdKey,
+    user: settings.etcdUser,
+    password: settings.etcdPassword,
+  };
+}
+
 /** Runs until the container is removed or a signal arrives; resolves with the exit status. */
 export async function runMonitor(settings: MonitorSettings): Promise<number> {
   const { log, close: closeLog } = createLogger({
@@ -52,16 +64,10 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
   });
   let etcd: { close(): void } | undefined;
   let events: DockerEventStream | undefined;
+  let stopRequested = false;
   try {
     const docker = DockerClient.fromControl(dockerControlFrom(settings.control));
-    const client = openEtcd({
-      hosts: settings.etcdHost,
-      ca: settings.etcdCa,
-      cert: settings.etcdCert,
-      key: settings.etcdKey,
-      user: settings.etcdUser,
-      password: settings.etcdPassword,
-    });
+    const client = openEtcd(etcdConnectionOf(settings));
     etcd = client;
     const monitor = new ContainerMonitor({
       docker,
@@ -75,7 +81,10 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
       openRecord: (key, ttlSeconds) => new LeasedRecord({ client, key, ttlSeconds, log }),
     });
     // Repeated signals are harmless (systemd signals the listener and its children together).
-    const stop = () => void monitor.stop();
+    const stop = () => {
+      stopRequested = true;
+      void monitor.stop();
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     const underListener = typeof process.send === 'function';
@@ -95,11 +104,16 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
         log.debug({ err: error.message }, 'Docker event stream broke; reconnecting'),
       );
       events.on('resync', () => monitor.check());
-      await events.start();
+      // A subscription that hangs (a daemon still starting accepts /events but does not answer)
+      // must not keep a SIGTERM waiting.
+      await Promise.race([events.start(), monitor.ended]);
     }
     monitor.check();
     return (await monitor.ended).exitStatus;
   } catch (error) {
+    // Signalled while still waiting for Docker at start: nothing was registered, and a
+    // requested stop is exit 0 (SPEC §3), not the Docker error the abort surfaced.
+    if (stopRequested) return ExitStatus.healthy;
     const status = exitStatusOf(error);
     log.error({ err: status === ExitStatus.bug ? error : undefined }, messageOf(error));
     process.stderr.write(`monitor: ${messageOf(error)}\n`);
