@@ -44,7 +44,12 @@ export {
   type MonitorRecord,
 } from './monitor/container-monitor.js';
 export { type DockerEventMessage, dockerEventMessage, isDockerEventMessage } from './monitor/ipc.js';
-export { etcdConnectionOf, MONITOR_SETTINGS_ENV, type MonitorSettings, runMonitor } from './monitor/run-monitor.js';
+export {
+  etcdConnectionOf,
+  MONITOR_SETTINGS_ENV,
+  type MonitorSettings,
+  runMonitor,
+} from './monitor/run-monitor.js';
 export {
   type CleanupDecision,
   type CleanupFacts,
