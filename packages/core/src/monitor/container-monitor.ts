@@ -190,6 +190,9 @@ export class ContainerMonitor {
     this.checking = true;
     clearTimeout(this.timer);
     const generation = this.generation;
+    // Fixed rate: the next check is due one period after this one started, so a slow check
+    // does not stretch the time between lease renewals to period + check time.
+    const startedAt = Date.now();
     let nextInMs = this.periodMs;
     try {
       const result = await checkHealth(this.options.docker, this.info.Id, {
@@ -212,7 +215,7 @@ export class ContainerMonitor {
         this.recheck = false;
         void this.checkNow();
       } else {
-        this.schedule(nextInMs);
+        this.schedule(Math.max(0, startedAt + nextInMs - Date.now()));
       }
     }
   }
