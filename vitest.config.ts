@@ -6,11 +6,13 @@ import { defineConfig } from 'vitest/config';
 // CLI tests spawn the built bins, so `npm test` builds first.
 const core = fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url));
 const coreCli = fileURLToPath(new URL('./packages/core/src/cli/index.ts', import.meta.url));
+const coreCheck = fileURLToPath(new URL('./packages/core/src/check.ts', import.meta.url));
 
 export default defineConfig({
   resolve: {
     alias: [
       { find: /^@checker\/core\/cli$/, replacement: coreCli },
+      { find: /^@checker\/core\/check$/, replacement: coreCheck },
       { find: /^@checker\/core$/, replacement: core },
     ],
   },

@@ -40,7 +40,7 @@ Every flag also reads MON_<FLAG> from the environment (--timeout ↔ MON_TIMEOUT
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Check);
-    const core = await import('@checker/core');
+    const core = await import('@checker/core/check');
     // With --json, stdout carries exactly one JSON object; log lines move to stderr.
     const { log, close } = core.createLogger({
       tool: 'check',

@@ -1,9 +1,10 @@
 // The Docker adapter: one dockerode client per tool process, and the translation of its
 // failures into the errors a user can act on (ContainerNotFound, DockerUnreachable,
 // DockerError). Everything in core that talks to Docker goes through here.
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { ContainerNotFound, DockerError, DockerUnreachable } from '../errors.js';
 import { type DockerConnection, dockerConnectionFrom } from './connection.js';
+import { loadDockerode } from './load-dockerode.js';
 
 /** Socket-level failures: Docker is down, restarting, or the socket path is wrong. */
 const UNREACHABLE_CODES = new Set([
@@ -45,7 +46,8 @@ export class DockerClient {
   constructor(connection: DockerConnection) {
     this.control = connection.control;
     const { control: _control, ...options } = connection;
-    this.api = new Dockerode(options);
+    const DockerodeClass = loadDockerode();
+    this.api = new DockerodeClass(options);
   }
 
   static fromControl(control: string, env?: Record<string, string | undefined>): DockerClient {

@@ -7,6 +7,7 @@
 // 'disconnected' (Error). It never throws out of its loop.
 import { EventEmitter } from 'node:events';
 import { Backoff, type BackoffOptions, sleep } from '../backoff.js';
+import { DockerUnreachable } from '../errors.js';
 import {
   type ContainerEvent,
   LineSplitter,
@@ -111,9 +112,11 @@ export class DockerEventStream extends EventEmitter<{
       stream.on('data', (chunk: Buffer | string) => {
         for (const line of lines.push(chunk.toString())) this.deliver(line);
       });
-      stream.on('error', (error: Error) => finish(error));
-      stream.on('end', () => finish(new Error('event stream ended')));
-      stream.on('close', () => finish(new Error('event stream closed')));
+      // A daemon going away resets the connection (ECONNRESET, "aborted"): that is Docker
+      // being unreachable, not a bug of ours, and the log line should say so.
+      stream.on('error', (error: Error) => finish(this.docker.translate(error)));
+      stream.on('end', () => finish(new DockerUnreachable(this.docker.control, 'the event stream ended')));
+      stream.on('close', () => finish(new DockerUnreachable(this.docker.control, 'the event stream closed')));
     });
   }
 
