@@ -1,10 +1,17 @@
 // `check <container>`: one health verdict, as the exit status (SPEC §2). Flags and exit
 // statuses only; the check itself lives in @checker/core.
 
-import { checkOnlyFlags, commonFlags, ExitStatus, exitStatusOf, messageOf } from '@checker/core/cli';
-import { Args, Command } from '@oclif/core';
+import {
+  checkOnlyFlags,
+  commonFlags,
+  ExitStatus,
+  exitStatusOf,
+  messageOf,
+  ToolCommand,
+} from '@checker/core/cli';
+import { Args } from '@oclif/core';
 
-export default class Check extends Command {
+export default class Check extends ToolCommand {
   static override summary = 'Check a container and answer with an exit status: 0 healthy, 1 unhealthy.';
 
   static override description =

@@ -10,8 +10,8 @@ import {
   messageOf,
   monitorSettingsFrom,
   registryFlags,
+  ToolCommand,
 } from '@checker/core/cli';
-import { Command } from '@oclif/core';
 
 /**
  * A host runs a monitor per container, so each one's memory counts. A monitor runs a little
@@ -28,7 +28,7 @@ const MONITOR_EXEC_ARGV = [
 ];
 const MONITOR_ENV = { MALLOC_ARENA_MAX: '1' };
 
-export default class Listener extends Command {
+export default class Listener extends ToolCommand {
   static override summary =
     'Follow Docker events: keep one monitor per running container, restart unhealthy containers, remove cleanly exited ones.';
 

@@ -1,10 +1,16 @@
 // `monitor <container>`: keeps the container's service record in etcd while it is healthy
 // (SPEC §3). Flags and exit statuses only; the process is wired in @checker/core (runMonitor).
 
-import { commonFlags, monitorOnlyFlags, monitorSettingsFrom, registryFlags } from '@checker/core/cli';
-import { Args, Command } from '@oclif/core';
+import {
+  commonFlags,
+  monitorOnlyFlags,
+  monitorSettingsFrom,
+  registryFlags,
+  ToolCommand,
+} from '@checker/core/cli';
+import { Args } from '@oclif/core';
 
-export default class Monitor extends Command {
+export default class Monitor extends ToolCommand {
   static override summary =
     "Keep a healthy container's service record in etcd, and remove it the moment it is not.";
 

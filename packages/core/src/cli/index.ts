@@ -14,3 +14,4 @@ export {
 } from './flags.js';
 export { type MonitorFlags, monitorSettingsFrom } from './monitor-settings.js';
 export { runCli } from './run-cli.js';
+export { ToolCommand, usageLine } from './tool-command.js';

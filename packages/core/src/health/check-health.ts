@@ -77,6 +77,15 @@ export async function checkHealth(
     options.onRun?.(argv);
     try {
       const run = await RUNNERS[options.mode](docker, inspected, argv, options);
+      // A sidecar lives on in the namespace of a target that stopped (or was removed) while
+      // the command ran: its answer says nothing about a container that is gone.
+      const after = await reinspect(docker, inspected.Id, undefined);
+      const stoppedMeanwhile = notRunningStatus(after);
+      if (stoppedMeanwhile)
+        return result(
+          { verdict: 'unhealthy', source: 'env', status: stoppedMeanwhile, output: run.output },
+          after,
+        );
       if (run.timedOut) {
         return result({
           verdict: 'unhealthy',
@@ -141,11 +150,12 @@ export function notRunningStatus(info: Dockerode.ContainerInspectInfo): string |
   return undefined;
 }
 
+/** The container now; a removed one is ContainerNotFound. `cause`, when given, is rethrown for other failures. */
 async function reinspect(docker: DockerClient, id: string, cause: unknown) {
   try {
     return await docker.inspectContainer(id);
   } catch (error) {
     if (isNotFound(error)) throw new ContainerNotFound(id);
-    throw cause;
+    throw cause ?? error;
   }
 }

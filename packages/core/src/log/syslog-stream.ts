@@ -4,7 +4,7 @@
 // process alive forever; see ENVIRONMENT.md). If the module or the socket is missing, the
 // stream says so once on stderr and drops syslog lines from then on: logging never stops a tool.
 import { createRequire } from 'node:module';
-import { hostname } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { PINO_LEVELS, type PinoLevel, SYSLOG_SEVERITY } from './levels.js';
 
@@ -94,7 +94,9 @@ export class SyslogStream extends Writable {
     }
   }
 
-  private giveUp(reason: string) {
+  private giveUp(rawReason: string) {
+    // unix-dgram reports "connect -2": name the errno as the rest of Node does (ENOENT).
+    const reason = rawReason.replace(/(-?\d+)$/, (n) => errnoName(Number(n)) ?? n);
     if (this.broken) return;
     this.broken = true;
     const warn = this.options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
@@ -106,3 +108,8 @@ export class SyslogStream extends Writable {
 }
 
 export const syslogHostname = hostname;
+
+function errnoName(code: number): string | undefined {
+  const errno = Math.abs(code);
+  return Object.entries(constants.errno).find(([, value]) => value === errno)?.[0];
+}

@@ -94,6 +94,8 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
         if (isDockerEventMessage(message)) monitor.handleEvent(message.event as ContainerEvent);
       });
       process.once('disconnect', stop);
+      // Gone already (before this handler existed): stop now rather than never.
+      if (!process.connected) stop();
     }
 
     await monitor.start();
