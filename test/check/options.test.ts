@@ -30,7 +30,7 @@ beforeAll(async () => {
     res.end('{"message":"daemon on fire"}');
   });
   await new Promise<void>((resolve) => failingDocker.listen(0, '127.0.0.1', resolve));
-  // An import hook that refuses the heavy clients: a tool that loads them fails.
+  // Import hooks that refuse the heavy clients: a tool that loads them fails.
   hooksDir = await mkdtemp(join(tmpdir(), 'checker-hooks-'));
   await writeFile(
     join(hooksDir, 'hooks.mjs'),
@@ -42,7 +42,16 @@ beforeAll(async () => {
   );
   await writeFile(
     join(hooksDir, 'register.mjs'),
-    `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`,
+    // ESM imports go through the hook; CommonJS require (how dockerode is loaded) through _load.
+    `import { createRequire, register } from 'node:module';
+register('./hooks.mjs', import.meta.url);
+const Module = createRequire(import.meta.url)('node:module');
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (/^(dockerode|etcd3)(\\/|$)/.test(request)) throw new Error('forbidden import: ' + request);
+  return load.call(this, request, ...rest);
+};
+`,
   );
 });
 
