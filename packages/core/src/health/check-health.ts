@@ -78,14 +78,18 @@ export async function checkHealth(
     try {
       const run = await RUNNERS[options.mode](docker, inspected, argv, options);
       // A sidecar lives on in the namespace of a target that stopped (or was removed) while
-      // the command ran: its answer says nothing about a container that is gone.
-      const after = await reinspect(docker, inspected.Id, undefined);
-      const stoppedMeanwhile = notRunningStatus(after);
-      if (stoppedMeanwhile)
-        return result(
-          { verdict: 'unhealthy', source: 'env', status: stoppedMeanwhile, output: run.output },
-          after,
-        );
+      // the command ran: its answer says nothing about a container that is gone. (An exec'd
+      // command dies with its container, so exec needs no second look.)
+      if (options.mode === 'sidecar') {
+        const after = await reinspect(docker, inspected.Id, undefined);
+        const stoppedMeanwhile = notRunningStatus(after);
+        if (stoppedMeanwhile) {
+          return result(
+            { verdict: 'unhealthy', source: 'env', status: stoppedMeanwhile, output: run.output },
+            after,
+          );
+        }
+      }
       if (run.timedOut) {
         return result({
           verdict: 'unhealthy',
