@@ -177,3 +177,46 @@ describe('MonitorSupervisor: crashed monitors come back with backoff', () => {
     expect(children).toHaveLength(2);
   });
 });
+
+describe('MonitorSupervisor: a burst starts a few monitors at a time', () => {
+  it('queues launches beyond maxStarting until a monitor says ready, and drops released ones from the queue', () => {
+    const children: FakeChild[] = [];
+    const supervisor = new MonitorSupervisor({
+      log,
+      spawn: (id) => {
+        const child = new FakeChild(id);
+        children.push(child);
+        return child as unknown as ChildProcess;
+      },
+      isRunning: async () => true,
+      maxStarting: 2,
+    });
+    for (const id of ['a', 'b', 'c', 'd']) supervisor.want(id, id);
+    expect(children.map((c) => c.containerId)).toEqual(['a', 'b']);
+    supervisor.release('c');
+    children[0]!.emit('message', { type: 'ready' });
+    expect(children.map((c) => c.containerId)).toEqual(['a', 'b', 'd']);
+    children[1]!.exit(1);
+    expect(children).toHaveLength(3);
+  });
+
+  it('does not wait forever for a monitor that never says ready', () => {
+    const children: FakeChild[] = [];
+    const supervisor = new MonitorSupervisor({
+      log,
+      spawn: (id) => {
+        const child = new FakeChild(id);
+        children.push(child);
+        return child as unknown as ChildProcess;
+      },
+      isRunning: async () => true,
+      maxStarting: 1,
+      readyTimeoutMs: 500,
+    });
+    supervisor.want('a', 'a');
+    supervisor.want('b', 'b');
+    expect(children).toHaveLength(1);
+    vi.advanceTimersByTime(500);
+    expect(children).toHaveLength(2);
+  });
+});

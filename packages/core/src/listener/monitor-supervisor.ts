@@ -4,6 +4,9 @@
 // container still runs. A released container's child gets SIGTERM (it removes its key) and,
 // if it will not go, SIGKILL. A container released and wanted again before its old child
 // exited (a quick restart) gets its new child only once the old one is gone.
+// A Node process takes a few hundred ms of CPU to start; when many containers start at once,
+// only a few monitors start at a time (the rest wait in a queue until one reports `ready`),
+// so the first records appear early and the listener stays responsive to events.
 import type { ChildProcess } from 'node:child_process';
 import { Backoff, type BackoffOptions } from '../backoff.js';
 import type { ContainerEvent } from '../docker/container-event.js';
@@ -23,6 +26,10 @@ export interface MonitorSupervisorOptions {
   healthyAfterMs?: number;
   /** how long a child may take to end after SIGTERM before it gets SIGKILL */
   killAfterMs?: number;
+  /** monitors starting at once (spawned, not yet `ready`); default 4 */
+  maxStarting?: number;
+  /** a child that has not said `ready` by then no longer counts as starting */
+  readyTimeoutMs?: number;
 }
 
 interface Slot {
@@ -36,11 +43,18 @@ interface Slot {
   killTimer?: NodeJS.Timeout;
   restartTimer?: NodeJS.Timeout;
   crashes: Backoff;
+  /** waiting in the start queue */
+  queued: boolean;
+  /** spawned, not yet `ready` */
+  starting: boolean;
+  readyTimer?: NodeJS.Timeout;
 }
 
 export class MonitorSupervisor {
   private readonly slots = new Map<string, Slot>();
   private readonly drained = new Set<() => void>();
+  private readonly startQueue: Slot[] = [];
+  private startingCount = 0;
   private closing = false;
 
   constructor(private readonly options: MonitorSupervisorOptions) {}
@@ -57,12 +71,14 @@ export class MonitorSupervisor {
         startedAt: 0,
         stopping: false,
         crashes: new Backoff(this.options.backoff ?? CHILD_RESTART_BACKOFF),
+        queued: false,
+        starting: false,
       };
       this.slots.set(id, slot);
     }
     slot.wanted = true;
     slot.name = name || slot.name;
-    if (!slot.child && !slot.restartTimer) this.launch(slot);
+    if (!slot.child && !slot.restartTimer && !slot.queued) this.launch(slot);
   }
 
   /** The container stopped or is gone: end its monitor (which removes its key). */
@@ -72,6 +88,7 @@ export class MonitorSupervisor {
     slot.wanted = false;
     clearTimeout(slot.restartTimer);
     slot.restartTimer = undefined;
+    this.unqueue(slot);
     if (slot.child) this.terminate(slot);
     else this.forget(slot);
   }
@@ -125,6 +142,17 @@ export class MonitorSupervisor {
   }
 
   private launch(slot: Slot) {
+    if (this.startingCount >= (this.options.maxStarting ?? 4)) {
+      if (!slot.queued) {
+        slot.queued = true;
+        this.startQueue.push(slot);
+      }
+      return;
+    }
+    this.spawnNow(slot);
+  }
+
+  private spawnNow(slot: Slot) {
     const { log } = this.options;
     let child: ChildProcess;
     try {
@@ -140,6 +168,12 @@ export class MonitorSupervisor {
     slot.child = child;
     slot.stopping = false;
     slot.startedAt = Date.now();
+    slot.starting = true;
+    this.startingCount += 1;
+    slot.readyTimer = setTimeout(() => this.started(slot), this.options.readyTimeoutMs ?? 10_000);
+    child.on('message', (message) => {
+      if ((message as { type?: unknown } | null)?.type === 'ready') this.started(slot);
+    });
     log.debug({ container: slot.name, id: slot.id, pid: child.pid }, 'monitor started');
     child.once('error', (error) =>
       log.warning({ container: slot.name, id: slot.id, err: error.message }, 'monitor process error'),
@@ -164,6 +198,7 @@ export class MonitorSupervisor {
   private exited(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
     if (slot.child !== child) return;
     const { log } = this.options;
+    this.started(slot);
     slot.child = undefined;
     clearTimeout(slot.killTimer);
     const wasStopping = slot.stopping;
@@ -205,8 +240,27 @@ export class MonitorSupervisor {
     }, delay);
   }
 
+  /** The child is up (or gone, or too slow to say): the next queued monitor may start. */
+  private started(slot: Slot) {
+    if (!slot.starting) return;
+    slot.starting = false;
+    clearTimeout(slot.readyTimer);
+    this.startingCount -= 1;
+    while (this.startingCount < (this.options.maxStarting ?? 4) && this.startQueue.length > 0) {
+      const next = this.startQueue.shift()!;
+      next.queued = false;
+      if (next.wanted && !this.closing && !next.child) this.spawnNow(next);
+    }
+  }
+
+  private unqueue(slot: Slot) {
+    if (!slot.queued) return;
+    slot.queued = false;
+    this.startQueue.splice(this.startQueue.indexOf(slot), 1);
+  }
+
   private forget(slot: Slot) {
-    if (slot.child || slot.restartTimer) return;
+    if (slot.child || slot.restartTimer || slot.queued) return;
     if (this.slots.get(slot.id) === slot) this.slots.delete(slot.id);
     if (![...this.slots.values()].some((s) => s.child)) {
       for (const resolve of this.drained) resolve();

@@ -99,6 +99,8 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
     }
 
     await monitor.start();
+    // Tells the listener this monitor is up, so it may start the next one.
+    if (underListener) process.send?.({ type: 'ready' });
     if (!underListener) {
       events = new DockerEventStream(docker, { containerId: monitor.containerId });
       events.on('event', (event) => monitor.handleEvent(event));
