@@ -274,3 +274,46 @@ describe('listener', () => {
     expect(await keyedIds(etcd, '/other')).toEqual([]);
   });
 });
+
+describe('orphaned check sidecars', () => {
+  it('removes sidecars that exited long ago (their check was killed) and leaves running ones alone', async () => {
+    const orphan = await dockerOk([
+      'run',
+      '-d',
+      '--label',
+      'checker.sidecar=1',
+      '--label',
+      'checker.target=gone',
+      '--label',
+      'checker.test=1',
+      '--name',
+      `${prefix}orphan-sidecar`,
+      TEST_IMAGE,
+      'true',
+    ]);
+    containers.push(orphan);
+    const live = await run('live-sidecar', [
+      '--label',
+      'checker.sidecar=1',
+      '--label',
+      'checker.target=alive',
+    ]);
+    await waitFor(
+      async () => (await dockerOk(['inspect', '--format', '{{.State.Status}}', orphan])) === 'exited',
+      {
+        timeoutMs: 10_000,
+        what: 'the orphan sidecar to exit',
+      },
+    );
+    const listener = startFor({
+      args: ['--interval', '500'],
+      env: { CHECKER_ORPHAN_SIDECAR_AFTER_MS: '1000' },
+    });
+    await waitFor(async () => (await docker(['inspect', orphan])).code !== 0, {
+      timeoutMs: 15_000,
+      what: 'the listener to remove the orphaned sidecar',
+    });
+    expect(listener.output()).toMatch(/removed an orphaned check sidecar/);
+    expect(await dockerOk(['inspect', '--format', '{{.State.Status}}', live])).toBe('running');
+  });
+});

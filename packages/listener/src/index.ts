@@ -120,6 +120,8 @@ Every flag also reads MON_<FLAG> from the environment (--prefix ↔ MON_PREFIX).
         intervalMs: flags.interval,
         retries: flags.retries,
         ownContainerId: await core.detectOwnContainerId(),
+        // Not a flag: the default suits every check timeout up to a minute; tests shorten it.
+        orphanSidecarAfterMs: Number(process.env.CHECKER_ORPHAN_SIDECAR_AFTER_MS) || undefined,
       });
       const stopped = new Promise<void>((resolve) => {
         // Repeated signals are harmless: systemd (KillMode=control-group) signals the

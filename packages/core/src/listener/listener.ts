@@ -7,10 +7,14 @@ import type { ContainerEvent } from '../docker/container-event.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { DockerEventStream } from '../docker/event-stream.js';
 import { messageOf } from '../errors.js';
+import { SIDECAR_LABEL } from '../health/sidecar-runner.js';
 import type { Logger } from '../log/logger.js';
 import { isIgnored } from '../policy/selection.js';
 import type { MonitorSupervisor } from './monitor-supervisor.js';
 import { PolicyActions } from './policy-actions.js';
+
+/** How long an exited check sidecar may stay before the sweep counts it as orphaned. */
+export const ORPHAN_SIDECAR_AFTER_MS = 60_000;
 
 export interface ListenerOptions {
   docker: DockerClient;
@@ -20,6 +24,8 @@ export interface ListenerOptions {
   intervalMs: number;
   retries: number;
   ownContainerId?: string;
+  /** exited check sidecars older than this are removed by the sweep; default ORPHAN_SIDECAR_AFTER_MS */
+  orphanSidecarAfterMs?: number;
 }
 
 export class Listener {
@@ -138,6 +144,7 @@ export class Listener {
       return;
     }
     if (this.stopped) return;
+    void this.removeOrphanSidecars(containers);
     const running = new Map<string, string>();
     for (const c of containers) {
       const name = c.Names?.[0]?.replace(/^\//, '') ?? '';
@@ -151,6 +158,38 @@ export class Listener {
     const changes = supervisor.reconcile(running);
     if (changes.started || changes.stopped)
       log.info({ ...changes, running: running.size }, 'reconciled monitors with running containers');
+  }
+
+  /**
+   * A `check` killed with SIGKILL cannot remove its sidecar. A live check removes its own within
+   * milliseconds of the command's exit, so a sidecar that exited (or never started) over a
+   * minute ago has no owner left: the sweep removes it. Running sidecars are left alone.
+   */
+  private async removeOrphanSidecars(containers: Dockerode.ContainerInfo[]) {
+    const { docker, log } = this.options;
+    const candidates = containers.filter(
+      (c) => c.Labels?.[SIDECAR_LABEL] === '1' && (c.State === 'exited' || c.State === 'created'),
+    );
+    for (const c of candidates) {
+      try {
+        const info = await docker.inspectContainer(c.Id);
+        const ended = Date.parse(info.State?.FinishedAt ?? '') || 0;
+        const since = Math.max(ended, Date.parse(info.Created) || 0);
+        if (Date.now() - since < (this.options.orphanSidecarAfterMs ?? ORPHAN_SIDECAR_AFTER_MS)) continue;
+        await docker.api.getContainer(c.Id).remove({ force: true, v: true });
+        log.notice(
+          {
+            container: c.Names?.[0]?.replace(/^\//, ''),
+            id: c.Id,
+            action: 'remove',
+            target: c.Labels?.['checker.target'],
+          },
+          'removed an orphaned check sidecar',
+        );
+      } catch (error) {
+        log.debug({ id: c.Id, err: messageOf(error) }, 'could not remove an orphaned check sidecar');
+      }
+    }
   }
 
   private scheduleSweep() {
