@@ -46,7 +46,8 @@ NODE_VERSION=$("$NODE_BIN" --version)
 NODE_VERSION=${NODE_VERSION#v}
 
 # Several test files may ask for the image at once: one builds, the others wait and reuse it.
-exec 9>"${TMPDIR:-/tmp}/checker-make-node-image.lock"
+# The lock is taken on this script itself, so no lock file is left behind.
+exec 9<"$0"
 flock 9
 
 if [ "$FORCE" = 0 ]; then

@@ -65,6 +65,14 @@ function buildStageId(log: string): string | undefined {
 }
 
 /** Builds one of the Dockerfiles; resolves the image id and the build stage's id. */
+/** Build-stage images the builds left (untagged); removed once every build is done. */
+const stageIds = new Set<string>();
+
+afterAll(async () => {
+  // Without -f: a stage image another build is using right now stays (the rmi then fails).
+  for (const id of stageIds) await docker(['rmi', id]);
+});
+
 async function buildImage(dockerfile: string, tag: string): Promise<{ id: string; stageId?: string }> {
   const build = await docker(['build', '--force-rm', '-f', dockerfile, '-t', tag, '.'], {
     cwd: REPO_ROOT,
@@ -76,7 +84,9 @@ async function buildImage(dockerfile: string, tag: string): Promise<{ id: string
     throw new Error(`docker build -f ${dockerfile} failed (exit ${build.code}):\n${tail}`);
   }
   const id = await dockerOk(['image', 'inspect', '--format', '{{.Id}}', tag]);
-  return { id, stageId: buildStageId(build.stdout) };
+  const stageId = buildStageId(build.stdout);
+  if (stageId) stageIds.add(stageId);
+  return { id, stageId };
 }
 
 /** Removes the tag if it still names the image this test built. */
@@ -95,7 +105,6 @@ function expectCode(r: DockerResult, code: number): void {
 
 describe('the checker/check image (Dockerfile.check)', () => {
   let imageId: string | undefined;
-  let stageId: string | undefined;
   const containers: string[] = [];
   let healthy = '';
   let failing = '';
@@ -104,7 +113,6 @@ describe('the checker/check image (Dockerfile.check)', () => {
     await run('bash', ['scripts/make-node-image.sh'], 120_000);
     const built = await buildImage('Dockerfile.check', IMAGE);
     imageId = built.id;
-    stageId = built.stageId;
 
     const image = await ensureTestImage();
     healthy = uniqueName('img-check-healthy');
@@ -120,8 +128,6 @@ describe('the checker/check image (Dockerfile.check)', () => {
     // Untag only what this test built: another tag on the same id (a cache-identical build
     // someone else made) keeps the image.
     await untag(IMAGE, imageId);
-    // Without -f: a stage image another build is using right now stays (the rmi then fails).
-    if (stageId) await docker(['rmi', stageId]);
   });
 
   it('exits 0 for a container whose HEALTHCHECK command passes', async () => {

@@ -43,7 +43,7 @@ interface Subject {
   startedAt?: string;
 }
 
-const subjects = {
+const subjects: Record<'opted' | 'noHealthLabel' | 'noObserveLabel' | 'badTimeout' | 'outside', Subject> = {
   /** everything right: restarted */
   opted: { name: `${P}opted-in`, labels: [OBSERVE, HEALTH, TIMEOUT_1S] },
   /** unhealthy, observed, but the health policy is off */
@@ -54,7 +54,7 @@ const subjects = {
   badTimeout: { name: `${P}bad-timeout`, labels: [OBSERVE, HEALTH, 'mon.checks.health.timeout=soon'] },
   /** opted in, but its name contains the prefix without starting with it */
   outside: { name: `zz-${P}outside`, labels: [OBSERVE, HEALTH, TIMEOUT_1S] },
-} satisfies Record<string, Subject>;
+};
 
 let etcd: TestEtcd | undefined;
 let listener: PolicyListener | undefined;

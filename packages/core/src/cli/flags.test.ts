@@ -10,7 +10,7 @@ class Probe extends Command {
   }
 }
 
-const parse = (argv: string[]) => Probe.run(argv) as Promise<Record<string, unknown>>;
+const parse = (argv: string[]) => Probe.run(argv) as unknown as Promise<Record<string, unknown>>;
 const saved = { ...process.env };
 afterEach(() => {
   process.env = { ...saved };
