@@ -120,6 +120,28 @@ describe('listener', () => {
     await settle(etcd, etcdPrefix, listener, [b], 10_000);
   });
 
+  it('keeps the monitor of a paused container through sweeps: the key goes on pause, comes back at once on unpause', async () => {
+    const listener = startFor({ args: ['--interval', '300'] });
+    await listening(listener);
+    const c = await run('paused');
+    await settle(etcd, etcdPrefix, listener, [c], 10_000);
+    const [monitorBefore] = await listener.monitors();
+    await dockerOk(['pause', c]);
+    await waitFor(async () => !(await keyedIds(etcd, etcdPrefix)).includes(c), {
+      timeoutMs: 1000,
+      intervalMs: 20,
+      what: 'the key of a paused container to go',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // several sweeps
+    expect((await listener.monitors()).map((m) => m.pid)).toEqual([monitorBefore!.pid]);
+    await dockerOk(['unpause', c]);
+    await waitFor(async () => (await keyedIds(etcd, etcdPrefix)).includes(c), {
+      timeoutMs: 1000,
+      intervalMs: 20,
+      what: 'the key of an unpaused container to come back',
+    });
+  });
+
   it('keeps exactly one monitor per container through a burst of 50 starts and 50 removals, and leaks none', async () => {
     const listener = startFor();
     await listening(listener);

@@ -17,6 +17,9 @@ import {
 } from './container-event.js';
 import type { DockerClient } from './docker-client.js';
 
+/** How far before the newest event a resubscription starts (1 s, in ns). */
+export const REPLAY_OVERLAP_NS = 1_000_000_000n;
+
 export interface EventStreamOptions {
   /** limit to one container (the standalone monitor) */
   containerId?: string;
@@ -33,9 +36,10 @@ export class DockerEventStream extends EventEmitter<{
 }> {
   private stopped = false;
   private current: NodeJS.ReadableStream | undefined;
+  /** the newest event time seen */
   private lastTimeNano: bigint | undefined;
-  /** events already handled at exactly lastTimeNano (Docker repeats the `since` boundary) */
-  private seenAtLast = new Set<string>();
+  /** events handled within REPLAY_OVERLAP_NS of the newest, by identity: a replay repeats them */
+  private recent = new Map<string, bigint>();
   private readonly backoff: Backoff;
   private readonly wake = new AbortController();
 
@@ -91,7 +95,12 @@ export class DockerEventStream extends EventEmitter<{
     const filters: Record<string, string[]> = { type: ['container'], event: [...WATCHED_ACTIONS] };
     if (this.options.containerId) filters.container = [this.options.containerId];
     const query: Record<string, unknown> = { filters };
-    if (this.lastTimeNano !== undefined) query.since = sinceParameter(this.lastTimeNano.toString());
+    // From a little before the newest event: Docker stamps an event before it publishes it, so
+    // concurrent events can reach us out of order, and one older than the newest may still be
+    // on its way when the stream breaks. What was already handled is dropped in `deliver`.
+    if (this.lastTimeNano !== undefined) {
+      query.since = sinceParameter((this.lastTimeNano - REPLAY_OVERLAP_NS).toString());
+    }
     try {
       return (await this.docker.api.getEvents(query)) as NodeJS.ReadableStream;
     } catch (error) {
@@ -124,16 +133,16 @@ export class DockerEventStream extends EventEmitter<{
     const event = parseContainerEvent(line);
     if (!event) return;
     const at = BigInt(event.timeNano);
-    const key = `${event.id} ${event.action} ${event.detail ?? ''}`;
-    if (this.lastTimeNano !== undefined) {
-      if (at < this.lastTimeNano) return;
-      if (at === this.lastTimeNano && this.seenAtLast.has(key)) return;
-    }
+    // Only exact repeats are dropped: a live event may be older than the one before it.
+    const key = `${event.timeNano} ${event.id} ${event.action} ${event.detail ?? ''}`;
+    if (this.recent.has(key)) return;
+    if (this.lastTimeNano !== undefined && at < this.lastTimeNano - REPLAY_OVERLAP_NS) return;
+    this.recent.set(key, at);
     if (this.lastTimeNano === undefined || at > this.lastTimeNano) {
       this.lastTimeNano = at;
-      this.seenAtLast = new Set();
+      const oldest = at - 2n * REPLAY_OVERLAP_NS;
+      for (const [k, t] of this.recent) if (t < oldest) this.recent.delete(k);
     }
-    this.seenAtLast.add(key);
     this.emit('event', event);
   }
 }

@@ -44,7 +44,15 @@ export const runInSidecar: CommandRunner = async (
       },
     });
     created = true;
-    await sidecar.start();
+    try {
+      await sidecar.start();
+    } catch (error) {
+      // Docker answered, but the command could not be started (not in the image, not
+      // executable): the check failed, as `docker exec` reports it (126/127), not Docker.
+      const answer = error as { statusCode?: number; json?: { message?: string }; message?: string };
+      if (answer.statusCode === undefined) throw error;
+      return { exitCode: 127, timedOut: false, output: answer.json?.message ?? answer.message ?? '' };
+    }
     const exited = sidecar.wait() as Promise<{ StatusCode: number }>;
     exited.catch(() => {}); // the removal below can make a pending wait fail; that is expected
     const limit = deadline(timeoutMs, signal);

@@ -36,6 +36,8 @@ export class Listener {
   private sweepAgain = false;
   private streamDown: string | undefined;
   private stopped = false;
+  /** when each container's last event arrived: a sweep's list must not undo newer events */
+  private readonly eventAt = new Map<string, number>();
 
   constructor(private readonly options: ListenerOptions) {
     this.events = new DockerEventStream(options.docker);
@@ -92,9 +94,11 @@ export class Listener {
     // Event attributes carry the container's labels and name.
     if (this.ignored(event.id, event.name, event.attributes)) return;
     const { supervisor } = this.options;
+    this.eventAt.set(event.id, Date.now());
     switch (event.action) {
       case 'start':
       case 'restart':
+      case 'unpause':
         supervisor.want(event.id, event.name ?? '');
         supervisor.forward(event);
         return;
@@ -109,8 +113,9 @@ export class Listener {
         return;
       case 'health_status':
         supervisor.forward(event);
-        if (event.detail === 'unhealthy' && PolicyActions.observed(event.attributes))
-          void this.policies.heal(event.id);
+        if (!PolicyActions.observed(event.attributes)) return;
+        if (event.detail === 'unhealthy') void this.policies.heal(event.id);
+        if (event.detail === 'healthy') this.policies.sawHealthy(event.id);
         return;
       default:
         supervisor.forward(event);
@@ -137,6 +142,7 @@ export class Listener {
   private async sweepOnce() {
     const { docker, log, supervisor } = this.options;
     let containers: Dockerode.ContainerInfo[];
+    const listedAt = Date.now();
     try {
       containers = await docker.api.listContainers({ all: true });
     } catch (error) {
@@ -149,13 +155,21 @@ export class Listener {
     for (const c of containers) {
       const name = c.Names?.[0]?.replace(/^\//, '') ?? '';
       if (this.ignored(c.Id, name, c.Labels)) continue;
-      if (c.State === 'running') running.set(c.Id, name);
+      // A paused container keeps its monitor (which has withdrawn its key): unpause is a check.
+      if (c.State === 'running' || c.State === 'paused') running.set(c.Id, name);
       if (!PolicyActions.observed(c.Labels)) continue;
       if (c.State === 'running' && /\(unhealthy\)/.test(c.Status ?? '')) void this.policies.heal(c.Id);
+      if (c.State === 'running' && /\(healthy\)/.test(c.Status ?? '')) this.policies.sawHealthy(c.Id);
       if (c.State === 'exited') void this.policies.cleanup(c.Id);
     }
     this.policies.retainOnly(containers.map((c) => c.Id));
-    const changes = supervisor.reconcile(running);
+    // Events that arrived while the list was being made are newer than it: they stand.
+    const fresh = new Set<string>();
+    for (const [id, at] of this.eventAt) {
+      if (at >= listedAt) fresh.add(id);
+      else if (at < listedAt - 60_000) this.eventAt.delete(id);
+    }
+    const changes = supervisor.reconcile(running, fresh);
     if (changes.started || changes.stopped)
       log.info({ ...changes, running: running.size }, 'reconciled monitors with running containers');
   }

@@ -7,7 +7,7 @@ import { MonitorSupervisor } from './monitor-supervisor.js';
 /** A stand-in for a forked monitor: records signals, exits when told. */
 class FakeChild extends EventEmitter {
   static next = 1000;
-  readonly pid = FakeChild.next++;
+  pid: number | undefined = FakeChild.next++;
   readonly signals: string[] = [];
   connected = true;
   sent: unknown[] = [];
@@ -218,5 +218,44 @@ describe('MonitorSupervisor: a burst starts a few monitors at a time', () => {
     expect(children).toHaveLength(1);
     vi.advanceTimersByTime(500);
     expect(children).toHaveLength(2);
+  });
+});
+
+describe('MonitorSupervisor: what a sweep may not undo', () => {
+  it('leaves containers with an event newer than the sweep list as the event decided', () => {
+    const { supervisor, children } = setup();
+    supervisor.want('started-meanwhile', 'new');
+    supervisor.want('old', 'old');
+    // The list was made before 'started-meanwhile' started and before 'died-meanwhile' died.
+    supervisor.reconcile(
+      new Map([['died-meanwhile', 'gone']]),
+      new Set(['started-meanwhile', 'died-meanwhile']),
+    );
+    expect(children.find((c) => c.containerId === 'started-meanwhile')!.signals).toEqual([]);
+    expect(children.some((c) => c.containerId === 'died-meanwhile')).toBe(false);
+    expect(children.find((c) => c.containerId === 'old')!.signals).toEqual(['SIGTERM']);
+  });
+
+  it('counts a fork that failed without an exit event as a crash, so the container gets a monitor later', async () => {
+    const children: FakeChild[] = [];
+    let failNext = true;
+    const supervisor = new MonitorSupervisor({
+      log,
+      spawn: (id) => {
+        const child = new FakeChild(id);
+        if (failNext) {
+          failNext = false;
+          (child as { pid?: number }).pid = undefined;
+          setImmediate(() => child.emit('error', new Error('spawn EAGAIN')));
+        }
+        children.push(child);
+        return child as unknown as ChildProcess;
+      },
+      isRunning: async () => true,
+    });
+    supervisor.want('a', 'web');
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(children).toHaveLength(2);
+    expect(supervisor.monitoredIds).toEqual(['a']);
   });
 });

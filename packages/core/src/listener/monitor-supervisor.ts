@@ -106,17 +106,24 @@ export class MonitorSupervisor {
       });
   }
 
-  /** Makes the monitors match the running containers (id → name). */
-  reconcile(running: ReadonlyMap<string, string>): { started: number; stopped: number } {
+  /**
+   * Makes the monitors match the running containers (id → name), except for `fresh` ones:
+   * containers with an event newer than the list, which the event already decided.
+   */
+  reconcile(
+    running: ReadonlyMap<string, string>,
+    fresh: ReadonlySet<string> = new Set(),
+  ): { started: number; stopped: number } {
     let started = 0;
     let stopped = 0;
     for (const [id, name] of running) {
+      if (fresh.has(id)) continue;
       const slot = this.slots.get(id);
       if (!slot?.wanted) started += 1;
       this.want(id, name);
     }
     for (const slot of [...this.slots.values()]) {
-      if (slot.wanted && !running.has(slot.id)) {
+      if (slot.wanted && !running.has(slot.id) && !fresh.has(slot.id)) {
         stopped += 1;
         this.release(slot.id);
       }
@@ -175,9 +182,12 @@ export class MonitorSupervisor {
       if ((message as { type?: unknown } | null)?.type === 'ready') this.started(slot);
     });
     log.debug({ container: slot.name, id: slot.id, pid: child.pid }, 'monitor started');
-    child.once('error', (error) =>
-      log.warning({ container: slot.name, id: slot.id, err: error.message }, 'monitor process error'),
-    );
+    child.once('error', (error) => {
+      log.warning({ container: slot.name, id: slot.id, err: error.message }, 'monitor process error');
+      // A fork that failed (EAGAIN, EMFILE) emits no 'exit': count it as one, or the slot
+      // would hold a child that never existed.
+      if (child.pid === undefined) this.exited(slot, child, null, null);
+    });
     child.once('exit', (code, signal) => this.exited(slot, child, code, signal));
   }
 

@@ -127,6 +127,17 @@ export class PolicyActions {
     });
   }
 
+  /**
+   * The container was seen running and healthy (event or sweep): ten minutes of that and its
+   * restart backoff starts over.
+   */
+  sawHealthy(id: string): void {
+    this.health.observe(
+      { id, running: true, restarting: false, paused: false, healthStatus: 'healthy' },
+      this.now(),
+    );
+  }
+
   /** The container is gone: drop what the policies remember of it. */
   forget(id: string): void {
     this.health.forget(id);

@@ -12,7 +12,7 @@ import { Backoff, sleep } from '../backoff.js';
 import type { ContainerEvent } from '../docker/container-event.js';
 import { containerIpOf } from '../docker/container-ip.js';
 import { type DockerClient, isNotFound } from '../docker/docker-client.js';
-import { messageOf, UserError } from '../errors.js';
+import { DockerError, DockerUnreachable, messageOf } from '../errors.js';
 import { checkHealth, type HealthResult } from '../health/check-health.js';
 import { checkPeriodOf } from '../health/container-env.js';
 import type { RunMode } from '../health/runner.js';
@@ -60,6 +60,9 @@ const TERMINATING_SIGNALS = new Set([
   'TERM',
 ]);
 
+const isRetryable = (error: unknown): boolean =>
+  error instanceof DockerUnreachable || (error instanceof DockerError && (error.statusCode ?? 500) >= 500);
+
 export type MonitorEnd = { reason: 'removed' | 'stopped'; exitStatus: 0 };
 
 export class ContainerMonitor {
@@ -72,6 +75,8 @@ export class ContainerMonitor {
   /** bumped by every event that changes what a check would see; older results are dropped */
   private generation = 0;
   private checking = false;
+  /** the check under way, awaited on the way out so its sidecar is removed before we exit */
+  private checkInFlight: Promise<void> | undefined;
   private recheck = false;
   private timer: NodeJS.Timeout | undefined;
   private healthy: boolean | undefined;
@@ -171,9 +176,10 @@ export class ContainerMonitor {
     void this.record.withdraw();
   }
 
+  /** A signal that is not the container's end (HUP for a reload): look again shortly. A check
+   *  in flight stays valid, so the lease renewal it brings is not lost. */
   private checkSoon() {
-    this.generation += 1;
-    this.schedule(1000);
+    if (!this.checking) this.schedule(1000);
   }
 
   private schedule(ms: number) {
@@ -189,6 +195,12 @@ export class ContainerMonitor {
     }
     this.checking = true;
     clearTimeout(this.timer);
+    const running = this.runCheck();
+    this.checkInFlight = running;
+    await running;
+  }
+
+  private async runCheck(): Promise<void> {
     const generation = this.generation;
     // Fixed rate: the next check is due one period after this one started, so a slow check
     // does not stretch the time between lease renewals to period + check time.
@@ -268,7 +280,8 @@ export class ContainerMonitor {
         this.dockerBack();
         return info;
       } catch (error) {
-        if (isNotFound(error) || !(error instanceof UserError)) throw error;
+        // Worth waiting for: Docker down or failing (5xx). A 4xx (an ambiguous id prefix) is final.
+        if (!isRetryable(error)) throw error;
         await sleep(this.dockerLost(error), this.inFlight.signal);
         if (this.inFlight.signal.aborted) throw error;
       }
@@ -297,6 +310,8 @@ export class ContainerMonitor {
       this.inFlight.abort();
       this.generation += 1;
       if (reason === 'removed') this.options.log.info({}, 'container removed; monitor ends');
+      // Aborted, the check removes its sidecar and returns; bounded in case Docker is gone.
+      if (this.checkInFlight) await Promise.race([this.checkInFlight, sleep(5000)]);
       await this.record?.close(3000);
       const end: MonitorEnd = { reason, exitStatus: 0 };
       this.resolveEnd(end);
