@@ -62,11 +62,9 @@ export class PolicyActions {
   /** Health restart, on an unhealthy event or a sweep. */
   async heal(id: string): Promise<void> {
     await this.exclusive(id, async (subject) => {
-      const info = await this.inspect(id);
-      if (!info) return;
-      const name = info.Name.replace(/^\//, '');
-      subject.name = name;
-      const labels = this.labelsOf(id, name, info.Config?.Labels ?? undefined);
+      const seen = await this.look(subject);
+      if (!seen) return;
+      const { info, name, labels } = seen;
       const facts = healthFactsOf(info);
       const now = this.now();
       this.health.observe(facts, now);
@@ -105,11 +103,9 @@ export class PolicyActions {
   /** Cleanup, on a die event or a sweep. */
   async cleanup(id: string): Promise<void> {
     await this.exclusive(id, async (subject) => {
-      const info = await this.inspect(id);
-      if (!info) return;
-      const name = info.Name.replace(/^\//, '');
-      subject.name = name;
-      const labels = this.labelsOf(id, name, info.Config?.Labels ?? undefined);
+      const seen = await this.look(subject);
+      if (!seen) return;
+      const { info, name, labels } = seen;
       const decision = decideCleanup(cleanupFactsOf(info), labels);
       if (decision.action !== 'remove') {
         if (labels.observe && labels.cleanup.enabled)
@@ -172,6 +168,15 @@ export class PolicyActions {
   }
 
   /** One action per container at a time; `subject.name` is filled in once inspect knows it. */
+  /** Inspects the subject (undefined once it is gone), names it, and reads its labels. */
+  private async look(subject: Subject) {
+    const info = await this.inspect(subject.id);
+    if (!info) return undefined;
+    const name = info.Name.replace(/^\//, '');
+    subject.name = name;
+    return { info, name, labels: this.labelsOf(subject.id, name, info.Config?.Labels ?? undefined) };
+  }
+
   private async exclusive(id: string, action: (subject: Subject) => Promise<void>): Promise<void> {
     if (this.busy.has(id) || this.stopping.signal.aborted) return;
     this.busy.add(id);
