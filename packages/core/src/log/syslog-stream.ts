@@ -4,7 +4,7 @@
 // process alive forever; see ENVIRONMENT.md). If the module or the socket is missing, the
 // stream says so once on stderr and drops syslog lines from then on: logging never stops a tool.
 import { createRequire } from 'node:module';
-import { constants, hostname } from 'node:os';
+import { constants } from 'node:os';
 import { Writable } from 'node:stream';
 import { PINO_LEVELS, type PinoLevel, SYSLOG_SEVERITY } from './levels.js';
 
@@ -106,8 +106,6 @@ export class SyslogStream extends Writable {
     this.closeSocket();
   }
 }
-
-export const syslogHostname = hostname;
 
 function errnoName(code: number): string | undefined {
   const errno = Math.abs(code);
