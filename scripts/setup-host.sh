@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a Debian host (as root) for checker's tests and benchmarks:
-#   - installs what is missing: docker.io, etcd-server, etcd-client, busybox-static, rsyslog
+#   - installs what is missing: docker.io, etcd-server, etcd-client, busybox-static, rsyslog,
+#     iproute2, openssl, ca-certificates
 #   - starts dockerd unless one answers (a stale /var/run/docker.pid must not stop it)
 #   - starts rsyslogd on /dev/log unless something already listens there
 # Safe to run again: every step checks before it acts.
@@ -15,11 +16,15 @@ command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
 dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
 command -v rsyslogd >/dev/null || need_pkgs+=(rsyslog)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v openssl >/dev/null || need_pkgs+=(openssl)               # etcd TLS test certificates
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need_pkgs+=(ca-certificates) # npm in image builds
 if ((${#need_pkgs[@]})); then
   log "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # With recommends: docker.io's (apparmor, cgroupfs-mount) are what lets dockerd start
+  # containers on hosts with AppArmor or without mounted cgroups.
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
 # The Docker CLI on PATH may be newer than the engine; the Debian one matches it.
