@@ -196,3 +196,17 @@ describe.concurrent('a target that goes away while its sidecar runs', () => {
     await noSidecarLeft(id);
   });
 });
+
+describe.concurrent('a command that cannot start', () => {
+  it.each([[[]], [['--mode', 'exec']]])(
+    'is the check failing (exit 1 with the reason in the output), in either mode (%j)',
+    async (args) => {
+      const id = await made.container(['-e', 'HEALTHCHECK=/nonexistent/probe']);
+      const { result, verdict } = await checkJson([...args, id]);
+      expectStatus(result, 1);
+      expect(verdict.source).toBe('env');
+      expect(verdict.output).toMatch(/nonexistent\/probe/);
+      await noSidecarLeft(id);
+    },
+  );
+});

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { buildToolsIfMissing } from '../support/cli.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { dockerOk, uniqueName, waitFor } from '../support/images.js';
+import { docker, dockerOk, TEST_IMAGE, uniqueName, waitFor } from '../support/images.js';
 import type { MonitorExit, MonitorProcess } from '../support/monitor-process.js';
 import {
   delay,
@@ -106,6 +106,7 @@ describe.concurrent('monitor: the record follows the container', () => {
     console.log(`docker unpause: unpause event → key written ${back.at - unpaused} ms`);
     expect(back.at - unpaused).toBeLessThan(1000);
     expect(monitor.running()).toBe(true);
+    expect(await dockerOk(['inspect', '--format', '{{.State.Running}}', id])).toBe('true');
   });
 
   test('a paused container stays unregistered across periodic checks, even one with no check of its own', async ({
@@ -157,6 +158,7 @@ describe.concurrent('monitor: the record follows the container', () => {
     console.log(`check passing again: file back → key written ${back.at - touch.returned} ms (period 1 s)`);
     expect(back.at - touch.returned).toBeLessThan(2000);
     expect(monitor.running()).toBe(true);
+    expect(await dockerOk(['inspect', '--format', '{{.State.Running}}', id])).toBe('true');
   });
 
   test('docker rm -f ends the monitor with exit 0 and no key left', async ({ made }) => {
@@ -237,5 +239,41 @@ describe.concurrent('monitor: the record follows the container', () => {
     const gone = await watch.next('delete', killed, 10_000);
     console.log(`SIGKILL: key expired ${gone.at - killed} ms after the kill (TTL 5 s)`);
     expect(gone.at - killed).toBeLessThanOrEqual(6000);
+  });
+});
+
+describe.concurrent('monitor: signals and checks in flight', () => {
+  test('a reload signal (docker kill -s HUP) leaves the key where it is', async ({ made }) => {
+    // A service that takes HUP as "reload" (a plain sleep would die of it, and rightly lose its key).
+    const id = await made.container([TEST_IMAGE, 'sh', '-c', "trap '' HUP; sleep 600"]);
+    const key = serviceKey(id);
+    const monitor = made.monitor(monitorFlags(etcd, '--period', '30', id));
+    await whenKey(etcd, key, 'present', { timeoutMs: 10_000, monitor });
+    const watch = await made.watch(etcd, key);
+    await dockerOk(['kill', '-s', 'HUP', id]);
+    await delay(2_000);
+    expect(watch.events.filter((e) => e.type === 'delete')).toEqual([]);
+    expect(await storedKey(etcd, key)).toBeDefined();
+    expect(monitor.running()).toBe(true);
+    expect(await dockerOk(['inspect', '--format', '{{.State.Running}}', id])).toBe('true');
+  });
+
+  test('SIGTERM while a sidecar check runs: the monitor removes that sidecar before it exits', async ({
+    made,
+  }) => {
+    const id = await made.sleeper(['-e', "HEALTHCHECK=sh -c 'sleep 30' --"]);
+    const monitor = made.monitor(monitorFlags(etcd, '--period', '30', '--timeout', '60', id));
+    const sidecars = async () =>
+      (await docker(['ps', '-aq', '--filter', `label=checker.target=${id}`])).stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean);
+    await waitFor(async () => (await sidecars()).length > 0, {
+      timeoutMs: 15_000,
+      what: 'the check sidecar to start',
+    });
+    monitor.signal('SIGTERM');
+    expect((await exitWithin(monitor, 10_000)).code).toBe(0);
+    expect(await sidecars()).toEqual([]);
   });
 });
