@@ -22,7 +22,8 @@ dying, stopping, being killed or paused, removes the key at once; a start or unp
 at once. The monitor exits 0 when the container is removed, and on SIGTERM/SIGINT (after
 removing the key). Docker or etcd being unreachable never ends it.
 
-Exit status: 0 container removed or signalled; 2 usage error; 3 no such container.
+Exit status: 0 container removed or signalled; 2 usage error; 3 no such container; 5 Docker
+refused the reference at start (an ambiguous id prefix, say).
 Every flag also reads MON_<FLAG> from the environment (--etcd-host ↔ MON_ETCD_HOST).`;
 
   static override examples = [
