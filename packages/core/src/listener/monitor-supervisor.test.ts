@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../log/logger.js';
-import { MonitorSupervisor } from './monitor-supervisor.js';
+import { MonitorSupervisor, type MonitorSupervisorOptions } from './monitor-supervisor.js';
 
 /** A stand-in for a forked monitor: records signals, exits when told. */
 class FakeChild extends EventEmitter {
@@ -30,17 +30,23 @@ class FakeChild extends EventEmitter {
 
 const { log } = createLogger({ tool: 'listener', level: 'CRITICAL', stdout: false, syslog: false });
 
-function setup(running = true) {
+function setup(
+  running = true,
+  options: Partial<MonitorSupervisorOptions> = {},
+  beforeReturn: (child: FakeChild) => void = () => {},
+) {
   const children: FakeChild[] = [];
   const supervisor = new MonitorSupervisor({
     log,
     spawn: (id) => {
       const child = new FakeChild(id);
+      beforeReturn(child);
       children.push(child);
       return child as unknown as ChildProcess;
     },
     isRunning: async () => running,
     killAfterMs: 5000,
+    ...options,
   });
   const alive = (id: string) => children.filter((c) => c.containerId === id && c.connected);
   return { supervisor, children, alive };
@@ -180,17 +186,7 @@ describe('MonitorSupervisor: crashed monitors come back with backoff', () => {
 
 describe('MonitorSupervisor: a burst starts a few monitors at a time', () => {
   it('queues launches beyond maxStarting until a monitor says ready, and drops released ones from the queue', () => {
-    const children: FakeChild[] = [];
-    const supervisor = new MonitorSupervisor({
-      log,
-      spawn: (id) => {
-        const child = new FakeChild(id);
-        children.push(child);
-        return child as unknown as ChildProcess;
-      },
-      isRunning: async () => true,
-      maxStarting: 2,
-    });
+    const { supervisor, children } = setup(true, { maxStarting: 2 });
     for (const id of ['a', 'b', 'c', 'd']) supervisor.want(id, id);
     expect(children.map((c) => c.containerId)).toEqual(['a', 'b']);
     supervisor.release('c');
@@ -201,18 +197,7 @@ describe('MonitorSupervisor: a burst starts a few monitors at a time', () => {
   });
 
   it('does not wait forever for a monitor that never says ready', () => {
-    const children: FakeChild[] = [];
-    const supervisor = new MonitorSupervisor({
-      log,
-      spawn: (id) => {
-        const child = new FakeChild(id);
-        children.push(child);
-        return child as unknown as ChildProcess;
-      },
-      isRunning: async () => true,
-      maxStarting: 1,
-      readyTimeoutMs: 500,
-    });
+    const { supervisor, children } = setup(true, { maxStarting: 1, readyTimeoutMs: 500 });
     supervisor.want('a', 'a');
     supervisor.want('b', 'b');
     expect(children).toHaveLength(1);
@@ -237,21 +222,12 @@ describe('MonitorSupervisor: what a sweep may not undo', () => {
   });
 
   it('counts a fork that failed without an exit event as a crash, so the container gets a monitor later', async () => {
-    const children: FakeChild[] = [];
     let failNext = true;
-    const supervisor = new MonitorSupervisor({
-      log,
-      spawn: (id) => {
-        const child = new FakeChild(id);
-        if (failNext) {
-          failNext = false;
-          (child as { pid?: number }).pid = undefined;
-          setImmediate(() => child.emit('error', new Error('spawn EAGAIN')));
-        }
-        children.push(child);
-        return child as unknown as ChildProcess;
-      },
-      isRunning: async () => true,
+    const { supervisor, children } = setup(true, {}, (child) => {
+      if (!failNext) return;
+      failNext = false;
+      child.pid = undefined;
+      setImmediate(() => child.emit('error', new Error('spawn EAGAIN')));
     });
     supervisor.want('a', 'web');
     await vi.advanceTimersByTimeAsync(1100);

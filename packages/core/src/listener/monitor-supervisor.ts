@@ -15,6 +15,8 @@ import { dockerEventMessage } from '../monitor/ipc.js';
 
 export const CHILD_RESTART_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000 };
 export const CHILD_HEALTHY_AFTER_MS = 60_000;
+/** Monitors booting at once in a burst: two per core keeps the listener responsive. */
+export const MAX_STARTING = 4;
 
 export interface MonitorSupervisorOptions {
   /** starts the monitor process of one container (fork with an IPC channel) */
@@ -26,7 +28,7 @@ export interface MonitorSupervisorOptions {
   healthyAfterMs?: number;
   /** how long a child may take to end after SIGTERM before it gets SIGKILL */
   killAfterMs?: number;
-  /** monitors starting at once (spawned, not yet `ready`); default 4 */
+  /** monitors starting at once (spawned, not yet `ready`); default MAX_STARTING */
   maxStarting?: number;
   /** a child that has not said `ready` by then no longer counts as starting */
   readyTimeoutMs?: number;
@@ -149,7 +151,7 @@ export class MonitorSupervisor {
   }
 
   private launch(slot: Slot) {
-    if (this.startingCount >= (this.options.maxStarting ?? 4)) {
+    if (this.startingCount >= (this.options.maxStarting ?? MAX_STARTING)) {
       if (!slot.queued) {
         slot.queued = true;
         this.startQueue.push(slot);
@@ -256,7 +258,7 @@ export class MonitorSupervisor {
     slot.starting = false;
     clearTimeout(slot.readyTimer);
     this.startingCount -= 1;
-    while (this.startingCount < (this.options.maxStarting ?? 4) && this.startQueue.length > 0) {
+    while (this.startingCount < (this.options.maxStarting ?? MAX_STARTING) && this.startQueue.length > 0) {
       const next = this.startQueue.shift()!;
       next.queued = false;
       if (next.wanted && !this.closing && !next.child) this.spawnNow(next);
