@@ -4,6 +4,7 @@
 // when the create call's answer never arrives (it is named by us, so it is found by name).
 import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
+import { sleep } from '../backoff.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { demultiplex, tailOf } from './command-output.js';
 import {
@@ -88,7 +89,7 @@ async function removeSidecar(docker: DockerClient, name: string, created: boolea
       if (status === 404) return;
       if (status === 409) return; // removal already in progress
       if (!created && attempt === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+      await sleep(100 * (attempt + 1));
     }
   }
 }
