@@ -48,17 +48,34 @@ else
   log "dockerd is up"
 fi
 
-# rsyslog on /dev/log, so the tools' syslog lines have somewhere to go.
-if [ -S /dev/log ]; then
-  log "/dev/log exists"
+# rsyslog on /dev/log, so the tools' syslog lines have somewhere to go. "Something listens"
+# is asked by sending a line: a /dev/log socket left by a syslog daemon that has gone is
+# refused, and is replaced. (The tests do not depend on this: the syslog test runs an
+# rsyslogd of its own.)
+syslog_up() { logger --socket-errors=on -u /dev/log -t checker-setup "setup-host: syslog probe" 2>/dev/null; }
+
+if syslog_up; then
+  log "a syslog daemon listens on /dev/log"
 else
   conf=/etc/checker-rsyslog.conf
+  pidfile=/var/run/checker-rsyslogd.pid
   cat >"$conf" <<'CONF'
 module(load="imuxsock" SysSock.Name="/dev/log")
 *.* /var/log/checker-syslog.log
 CONF
-  rm -f /var/run/checker-rsyslogd.pid
-  rsyslogd -f "$conf" -i /var/run/checker-rsyslogd.pid
-  for _ in $(seq 1 20); do [ -S /dev/log ] && break; sleep 0.2; done
-  [ -S /dev/log ] && log "rsyslogd listening on /dev/log (writes /var/log/checker-syslog.log)" || log "warning: /dev/log did not appear"
+  # Ours from an earlier run that lost its socket: end it (by its pidfile) before starting anew.
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 1 20); do kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+  fi
+  [ -e /dev/log ] && { log "removing /dev/log: nothing listens there"; rm -f /dev/log; }
+  rm -f "$pidfile"
+  rsyslogd -f "$conf" -i "$pidfile"
+  up=false
+  for _ in $(seq 1 20); do syslog_up && { up=true; break; }; sleep 0.2; done
+  if $up; then
+    log "rsyslogd listening on /dev/log (writes /var/log/checker-syslog.log)"
+  else
+    log "warning: rsyslogd does not answer on /dev/log"
+  fi
 fi
