@@ -207,7 +207,8 @@ describe.concurrent('check --syslog, end to end', () => {
         },
         { timeoutMs: 10_000, what: `lines tagged ${tag} in ${syslog.output}` },
       );
-      const logs = lines.map((l) => {
+      // Each line: `<facility>.<severity> check[pid]: {json}` (the test's rsyslog template).
+      const logs = lines.map((l): Record<string, unknown> => {
         const [facility, severity] = l.slice(0, l.indexOf(' ')).split('.');
         return { facility, severity, ...(JSON.parse(l.slice(l.indexOf('{'))) as Record<string, unknown>) };
       });
