@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,14 +28,18 @@ describe('dockerConnectionFrom', () => {
     });
   });
   it('uses TLS as the Docker CLI does, with certificates from DOCKER_CERT_PATH', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'certs-'));
-    for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(dir, f), f);
-    const c = dockerConnectionFrom('tcp://d:2376', { DOCKER_CERT_PATH: dir });
-    expect(c).toMatchObject({ host: 'd', port: 2376, protocol: 'https' });
-    expect(c.ca?.toString()).toBe('ca.pem');
-    expect(
-      dockerConnectionFrom('tcp://d:1234', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir }).protocol,
-    ).toBe('https');
+    const dir = mkdtempSync(join(tmpdir(), 'checker-certs-'));
+    try {
+      for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(dir, f), f);
+      const c = dockerConnectionFrom('tcp://d:2376', { DOCKER_CERT_PATH: dir });
+      expect(c).toMatchObject({ host: 'd', port: 2376, protocol: 'https' });
+      expect(c.ca?.toString()).toBe('ca.pem');
+      expect(
+        dockerConnectionFrom('tcp://d:1234', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir }).protocol,
+      ).toBe('https');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it.each(['unix://relative.sock', 'ftp://x', 'tcp://', 'nonsense'])(
     'rejects %s with a usage error',
