@@ -330,6 +330,9 @@ export async function startDockerProxy(
     }
     const upstream = request({ socketPath: upstreamSocket, method, path, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
+      // Pass the headers on now, as dockerd does: Node holds them back until the first body
+      // byte, and an /events answer has no body until an event happens.
+      res.flushHeaders();
       answer.pipe(res);
     });
     upstream.on('error', (error) => {

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { Command } from '@oclif/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commonFlags, envNameOf, registryFlags } from './flags.js';
@@ -10,7 +11,10 @@ class Probe extends Command {
   }
 }
 
-const parse = (argv: string[]) => Probe.run(argv) as unknown as Promise<Record<string, unknown>>;
+// Rooted at packages/core: left to find its own root, oclif starts from @oclif/core itself and
+// warns about that package's dev plugins.
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const parse = (argv: string[]) => Probe.run(argv, root) as unknown as Promise<Record<string, unknown>>;
 const saved = { ...process.env };
 afterEach(() => {
   process.env = { ...saved };
