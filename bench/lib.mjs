@@ -629,6 +629,39 @@ export function startTool(tool, args, { graceMs = 15_000, env } = {}) {
   };
 }
 
+/**
+ * Starts the listener as the benchmarks run it (exec checks, JSON lines on stdout, sweeps every
+ * 10 s, only containers named `prefix…`) and waits until it listens to Docker's events.
+ */
+export async function startListener({ etcd, prefix, args = [] }) {
+  const listener = startTool(
+    'listener',
+    [
+      '--etcd-host',
+      etcd.hostPort,
+      '--stdout',
+      '--no-syslog',
+      '--prefix',
+      prefix,
+      '--mode',
+      'exec',
+      '--interval',
+      '10000',
+      ...args,
+    ],
+    { graceMs: 30_000 },
+  );
+  await listener.logs
+    .waitFor((l) => l.msg === 'listening to Docker events', {
+      timeoutMs: 30_000,
+      what: 'the listener to listen',
+    })
+    .catch((e) => {
+      throw new Error(`${e.message}: ${listener.said()}`);
+    });
+  return listener;
+}
+
 // ---------------------------------------------------------------- memory and processes
 
 /** Proportional set size of a process in kB (the `Pss:` line of smaps_rollup); undefined when gone. */

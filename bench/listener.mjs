@@ -34,7 +34,7 @@ import {
   serviceKey,
   sleep,
   startEtcd,
-  startTool,
+  startListener,
   stats,
   trackContainer,
   uniquePrefix,
@@ -199,33 +199,8 @@ await runBench('bench:listener', async () => {
 async function runSize(n, { image, etcd, watch, events, api }) {
   const prefix = uniquePrefix(`l${n}`);
   const problems = [];
-  const listener = startTool(
-    'listener',
-    [
-      '--etcd-host',
-      etcd.hostPort,
-      '--stdout',
-      '--no-syslog',
-      '--prefix',
-      prefix,
-      '--mode',
-      'exec',
-      '--loglevel',
-      'DEBUG',
-      '--interval',
-      '10000',
-    ],
-    { graceMs: 30_000 },
-  );
+  const listener = await startListener({ etcd, prefix, args: ['--loglevel', 'DEBUG'] });
   const logs = listener.logs;
-  await logs
-    .waitFor((l) => l.msg === 'listening to Docker events', {
-      timeoutMs: 30_000,
-      what: 'the listener to listen',
-    })
-    .catch((e) => {
-      throw new Error(`${e.message}: ${listener.said()}`);
-    });
   await sleep(300); // its first sweep
 
   // Created beforehand (not timed), started all at once.

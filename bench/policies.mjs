@@ -24,7 +24,7 @@ import {
   runBench,
   runContainer,
   startEtcd,
-  startTool,
+  startListener,
   stats,
   uniquePrefix,
   untrackContainer,
@@ -42,30 +42,7 @@ await runBench('bench:policies', async () => {
   const etcd = await startEtcd();
   const events = await dockerEvents();
   const prefix = uniquePrefix('policies');
-  const listener = startTool(
-    'listener',
-    [
-      '--etcd-host',
-      etcd.hostPort,
-      '--stdout',
-      '--no-syslog',
-      '--prefix',
-      prefix,
-      '--mode',
-      'exec',
-      '--interval',
-      '10000',
-    ],
-    { graceMs: 30_000 },
-  );
-  await listener.logs
-    .waitFor((l) => l.msg === 'listening to Docker events', {
-      timeoutMs: 30_000,
-      what: 'the listener to listen',
-    })
-    .catch((e) => {
-      throw new Error(`${e.message}: ${listener.said()}`);
-    });
+  const listener = await startListener({ etcd, prefix });
   const ev = events.timeline;
   const of =
     (id, ...actions) =>
