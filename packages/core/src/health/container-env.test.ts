@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkPeriodOf, envValue, healthCommandOf, splitWords } from './container-env.js';
+import { checkPeriodOf, envValue, healthCommandOf, shellSyntaxWarning, splitWords } from './container-env.js';
 
 describe('splitWords: split as a shell would, expand nothing', () => {
   it.each([
@@ -31,17 +31,74 @@ describe('HEALTHCHECK from Config.Env', () => {
   });
 });
 
-describe('HEALTHCHECKPERIOD', () => {
+describe('HEALTHCHECKPERIOD: a whole number of seconds from 1 to 86400, else a warning and 30', () => {
   it.each([
-    [[], 30, false],
-    [['HEALTHCHECKPERIOD=5'], 5, false],
-    [['HEALTHCHECKPERIOD=0'], 30, true],
-    [['HEALTHCHECKPERIOD=-3'], 30, true],
-    [['HEALTHCHECKPERIOD=1.5'], 30, true],
-    [['HEALTHCHECKPERIOD=soon'], 30, true],
-  ])('%j → %d s', (env, seconds, warned) => {
-    const period = checkPeriodOf(env);
-    expect(period.seconds).toBe(seconds);
-    expect(Boolean(period.warning)).toBe(warned);
+    [[], 30],
+    [['HEALTHCHECKPERIOD='], 30],
+    [['HEALTHCHECKPERIOD=5'], 5],
+    [['HEALTHCHECKPERIOD=1'], 1],
+    [['HEALTHCHECKPERIOD=86400'], 86400],
+    [['HEALTHCHECKPERIOD= 10 '], 10],
+  ])('%j → %d s, no warning', (env, seconds) => {
+    expect(checkPeriodOf(env)).toEqual({ seconds });
+  });
+
+  it.each([
+    ['0'],
+    ['86401'],
+    ['3000000'],
+    ['1.5'],
+    ['soon'],
+    ['-3'],
+    ['1e3'],
+    ['0x10'],
+    ['99999999999999999999'],
+  ])('HEALTHCHECKPERIOD=%s → 30 s with a warning naming the value and the range', (value) => {
+    expect(checkPeriodOf([`HEALTHCHECKPERIOD=${value}`])).toEqual({
+      seconds: 30,
+      warning: `HEALTHCHECKPERIOD="${value}" is not a whole number of seconds from 1 to 86400; using 30`,
+    });
+  });
+});
+
+describe('shellSyntaxWarning: shell syntax that running the words directly cannot honour', () => {
+  it.each([
+    ['wget -q -O /dev/null || exit 1', '||'],
+    ['test -f /ready && echo ok', '&&'],
+    ['ps | grep nginx', '|'],
+    ['true; false', ';'],
+    ['cat < /etc/hostname', '<'],
+    ['echo ok > /tmp/out', '>'],
+    ['curl -f localhost >> /tmp/log', '>>'],
+    ['check 2>&1', '>&'],
+    ['sleep 1 &', '&'],
+    ['test $(cat /ready) = yes', '$('],
+    ['test `cat /ready` = yes', '`'],
+    ['wget -q http://x/ || exit 1 > /dev/null', '|| >'],
+  ])('%s → %s', (command, found) => {
+    expect(shellSyntaxWarning(command)).toBe(
+      `HEALTHCHECK="${command}" holds shell syntax (${found}) that reaches the command as plain words, ` +
+        `because it runs without a shell; to have a shell read it, write HEALTHCHECK=sh -c '…' -- ` +
+        `(the container's IP then arrives as $1) in an image that has a shell`,
+    );
+  });
+
+  it.each([
+    ['ping -c1'],
+    ['/bin/check.sh --port 80'],
+    [`sh -c 'wget -q -O /dev/null "http://$1/" || exit 1' --`],
+    [`sh -c "test -f /ready && echo ok" --`],
+    [`sh -c 'echo \`date\`; echo $(date)' --`],
+    ['echo \\| \\; \\> \\` done'],
+    ['echo "a|b" \'c;d\''],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell variable, not a placeholder
+    ['echo $HOME ${PATH} *.txt'],
+    // Quoted `$(` is left alone: in `sh -c "…$(…)"`, the fix itself, it is for the inner shell.
+    ['test "$(cat /ready)" = yes'],
+    [`sh -c "test \\"$(cat /ready)\\" = yes" --`],
+    ['check # comment || not an operator'],
+    [''],
+  ])('%s → no warning', (command) => {
+    expect(shellSyntaxWarning(command)).toBeUndefined();
   });
 });
