@@ -1,6 +1,6 @@
 // `check`'s options and output (SPEC §2, §5, §6): where Docker is (--control, MON_CONTROL,
 // DOCKER_HOST) and what the user gets when it is not there; usage errors (exit 2) with one
-// message naming the problem; MON_* variables; the human line and --json; the original
+// message naming the problem; MON_* variables and their switch words; the human line and --json; the original
 // single-dash spellings; --help and --version without the Docker client.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -128,9 +128,12 @@ describe.concurrent('usage errors are exit 2 and name what is wrong', () => {
     ['a --timeout that is not a number', ['--timeout', 'soon', 'web'], {}, /--timeout/],
     ['an unknown --mode', ['--mode', 'foo', 'web'], {}, /--mode/],
     ['an unknown --loglevel', ['--loglevel', 'LOUD', 'web'], {}, /loglevel/],
-    ['an unknown level in MON_LOGLEVEL', ['web'], { MON_LOGLEVEL: 'LOUD' }, /loglevel/],
-    ['a bad MON_TIMEOUT', ['web'], { MON_TIMEOUT: 'soon' }, /timeout/],
+    ['an unknown level in MON_LOGLEVEL', ['web'], { MON_LOGLEVEL: 'LOUD' }, /^check: MON_LOGLEVEL: /],
+    ['a bad MON_TIMEOUT', ['web'], { MON_TIMEOUT: 'soon' }, /^check: MON_TIMEOUT: /],
     ['a bad --wait', ['--wait', '-3', 'web'], {}, /--wait/],
+    ['a --wait beyond a day', ['--wait', '86401', 'web'], {}, /^check: --wait: .*from 0 to 86400/],
+    ['a switch variable that is no switch word', ['web'], { MON_STDOUT: 'maybe' }, /^check: MON_STDOUT: /],
+    ['a switch flag that is no switch word', ['-json=maybe', 'web'], {}, /^check: --json: /],
   ])('%s', async (_what, args, extraEnv, names) => {
     const result = await check(args, { env: { ...env, ...extraEnv } });
     expectStatus(result, 2);
@@ -152,6 +155,17 @@ describe.concurrent('MON_* variables', () => {
     const { result, verdict } = await checkJson([slow], { env: { MON_TIMEOUT: '1' } });
     expectStatus(result, 1);
     expect(verdict.status).toBe('timeout after 1s');
+  });
+
+  it('MON_STDOUT=on puts the log lines on stdout; MON_STDOUT=OFF keeps them off (switch words, any case)', async () => {
+    const on = await check([target], { env: { MON_STDOUT: 'on', MON_LOGLEVEL: 'debug' } });
+    expectStatus(on, 0);
+    const logs = on.stdout.split('\n').filter((line) => line.startsWith('{'));
+    expect(logs.length, on.stdout).toBeGreaterThan(0);
+    expect(JSON.parse(logs[0]!)).toMatchObject({ tool: 'check', container: target });
+    const off = await check([target], { env: { MON_STDOUT: 'OFF', MON_LOGLEVEL: 'debug' } });
+    expectStatus(off, 0);
+    expect(off.stdout.trimEnd().split('\n')).toEqual([expect.stringMatching(/: healthy \(env: exit 0/)]);
   });
 
   it('MON_JSON=true prints the JSON verdict', async () => {

@@ -4,9 +4,10 @@ import { usageLine } from './tool-command.js';
 describe('usageLine: oclif parse errors as one line', () => {
   it.each([
     [
-      'Parsing --timeout \n\texpected a positive number of seconds, got "-1"\nSee more help with --help',
-      'Parsing --timeout: expected a positive number of seconds, got "-1"',
+      'Parsing --timeout \n\texpected a number of seconds from 0.1 to 3600, got "-1"\nSee more help with --help',
+      '--timeout: expected a number of seconds from 0.1 to 3600, got "-1"',
     ],
+    ['Flag --timeout expects a value', 'Flag --timeout expects a value'],
     ['Nonexistent flag: --nope\nSee more help with --help', 'Nonexistent flag: --nope'],
     ['Unexpected argument: db\nSee more help with --help', 'Unexpected argument: db'],
     [
