@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type CleanupFacts, decideCleanup, type RestartPolicyName } from './cleanup.js';
 import { parsePolicyLabels } from './labels.js';
+import type { ExitCause } from './lifecycle-tracker.js';
 
 const labels = parsePolicyLabels({ 'mon.observe': '1', 'mon.checks.cleanup': '1' });
 const exited: CleanupFacts = {
@@ -111,5 +112,48 @@ describe('decideCleanup', () => {
 
   it('uses the default labels object shape', () => {
     expect(decideCleanup(exited, labels).action).toBe('remove');
+  });
+
+  it.each<[string, ExitCause, Partial<ReturnType<typeof decideCleanup>>]>([
+    ['its own exit', { cause: 'own', reason: 'r' }, { action: 'remove' }],
+    [
+      'a docker stop (exit 0 on SIGTERM)',
+      { cause: 'stopped', by: 'kill', signal: '15', reason: 'killed by someone (signal 15)' },
+      { action: 'none', reason: 'exited with code 0, but not by itself: killed by someone (signal 15)' },
+    ],
+    ['a stop event', { cause: 'stopped', by: 'stop', reason: 'stopped by someone' }, { action: 'none' }],
+    [
+      "the listener's own restart",
+      { cause: 'listener', reason: 'ended by the listener' },
+      { action: 'none' },
+    ],
+    [
+      'an exit not seen, past events not asked yet',
+      { cause: 'unknown', replayed: false, reason: 'no die event' },
+      { action: 'none', reason: expect.stringMatching(/no die event/) },
+    ],
+    [
+      'an exit not seen, and Docker no longer has its events',
+      { cause: 'unknown', replayed: true, reason: 'no longer has' },
+      { action: 'none' },
+    ],
+    [
+      'a die just now (a late kill may still come)',
+      { cause: 'pending', untilMs: 5100, reason: 'a kill may still come' },
+      { action: 'wait', untilMs: 5100 },
+    ],
+  ])('with the exit cause of %s', (_what, exit, expected) => {
+    expect(decideCleanup(exited, labels, exit)).toMatchObject(expected);
+  });
+
+  it('lets the other rules speak first: a running container is not waited for', () => {
+    const pending: ExitCause = { cause: 'pending', untilMs: 1, reason: 'r' };
+    expect(decideCleanup({ ...exited, running: true }, labels, pending)).toEqual({
+      action: 'none',
+      reason: 'running',
+    });
+    expect(decideCleanup({ ...exited, exitCode: 1 }, labels, { cause: 'own', reason: 'r' }).action).toBe(
+      'none',
+    );
   });
 });

@@ -1,9 +1,10 @@
 // docker-mon's cleanup policy (SPEC §4): remove a container, with its anonymous volumes, once it
-// has exited with the expected code and Docker will not bring it back. Pure: inspect facts and
-// parsed labels in, a decision out; the listener calls it on `die` and on every sweep and
-// carries out `remove({ v: true })` itself.
+// has exited by itself with the expected code and Docker will not bring it back. Pure: inspect
+// facts, parsed labels and the exit's cause (LifecycleTracker.exitCause) in, a decision out; the
+// listener calls it on `die` and on every sweep and carries out `remove({ v: true })` itself.
 
 import type { PolicyLabels } from './labels.js';
+import type { ExitCause } from './lifecycle-tracker.js';
 
 export type RestartPolicyName = '' | 'no' | 'always' | 'unless-stopped' | 'on-failure';
 
@@ -23,9 +24,29 @@ export interface CleanupFacts {
   autoRemove: boolean;
 }
 
-export type CleanupDecision = { action: 'remove'; reason: string } | { action: 'none'; reason: string };
+export type CleanupDecision =
+  | { action: 'remove'; reason: string }
+  /** Removable, but a `kill` logged just after the `die` may still come: decide again at `untilMs`. */
+  | { action: 'wait'; untilMs: number; reason: string }
+  | { action: 'none'; reason: string };
 
 /**
+ * `exit` is `LifecycleTracker.exitCause` for the run that ended (inspect's StartedAt). The caller
+ * asks the tracker only once the rest allows removal (`decideCleanup(facts, labels)` without it
+ * returns `remove`), then decides again with it:
+ *
+ *     let exit = tracker.exitCause(id, { startedAtMs, isStopping }, now);
+ *     if (exit.cause === 'unknown' && !exit.replayed) {
+ *       tracker.replay(id, startedAtMs, await pastEvents(id, since: StartedAt, until: now));
+ *       exit = tracker.exitCause(id, { startedAtMs, isStopping }, now);
+ *     }
+ *     decideCleanup(facts, labels, exit)
+ *
+ * Without `exit` the exit's cause is not considered (docker-mon's rule, kept for callers with no
+ * tracker); with it, only `own` removes: `pending` waits, and `stopped`, `listener` and `unknown`
+ * leave the container alone (SPEC §4: only exits of its own are cleaned; when the events that
+ * would tell are gone, removing could undo a person's stop, for ever: it stays).
+ *
  * Remove only when every one of these holds:
  * - labels `mon.observe=1` and `mon.checks.cleanup=1`;
  * - not `AutoRemove`: Docker removes such a container itself, and removing it too races that
@@ -36,11 +57,13 @@ export type CleanupDecision = { action: 'remove'; reason: string } | { action: '
  *   already failed to stop or remove it, its exit code means nothing, and a repeated remove
  *   would fail the same way; that needs the operator. Not `removing`: already under way;
  * - the exit code is the expected one (`mon.checks.cleanup.code`, default 0);
- * - Docker will not restart it (`willDockerRestart`).
+ * - Docker will not restart it (`willDockerRestart`);
+ * - it exited by itself (`exit`, when given, is `own`).
  */
 export function decideCleanup(
   facts: CleanupFacts,
   labels: Pick<PolicyLabels, 'observe' | 'cleanup'>,
+  exit?: ExitCause,
 ): CleanupDecision {
   if (!labels.observe) return none('not observed (mon.observe is not 1)');
   if (!labels.cleanup.enabled) return none('cleanup policy off (mon.checks.cleanup is not 1)');
@@ -52,7 +75,19 @@ export function decideCleanup(
   if (facts.exitCode !== expected) return none(`exit code ${facts.exitCode}, expected ${expected}`);
   const restart = willDockerRestart(facts);
   if (restart !== undefined) return none(restart);
-  return { action: 'remove', reason: `exited with code ${facts.exitCode}` };
+  if (exit === undefined || exit.cause === 'own') {
+    return { action: 'remove', reason: `exited with code ${facts.exitCode}` };
+  }
+  switch (exit.cause) {
+    case 'pending':
+      return {
+        action: 'wait',
+        untilMs: exit.untilMs,
+        reason: `exited with code ${facts.exitCode}; ${exit.reason}`,
+      };
+    default:
+      return none(`exited with code ${facts.exitCode}, but not by itself: ${exit.reason}`);
+  }
 }
 
 /**
