@@ -14,7 +14,7 @@ import {
   waitFor,
 } from '../support/images.js';
 import { type ListenerProcess, monitorAlive, watchForDuplicates } from '../support/listener-process.js';
-import { keyedIds, listenerFor, observe, settle, tail } from './support.js';
+import { keyedIds, listenerFor, observe, settle, tail, watchRecords } from './support.js';
 
 let etcd: TestEtcd;
 const containers: string[] = [];
@@ -171,8 +171,10 @@ describe('listener', () => {
     expect(sampled.samples).toBeGreaterThan(20);
   }, 150_000);
 
-  it('replaces a monitor killed with SIGKILL after the backoff, and the key stays', async () => {
-    const c = await run('c');
+  it('replaces a monitor killed with SIGKILL after the backoff; the new one takes the key and its lease over, without a write', async () => {
+    // A 1 s period: the lease (TTL 3 s) would expire within the test unless the new monitor
+    // renews it.
+    const c = await run('c', ['-e', 'HEALTHCHECKPERIOD=1']);
     const key = `${etcdPrefix}/busybox/${c}`;
     const listener = startFor();
     await settle(etcd, etcdPrefix, listener, [c], 10_000);
@@ -180,50 +182,58 @@ describe('listener', () => {
     expect(old?.container).toBe(c);
     const oldLease = await leaseOf(key);
     expect(oldLease).toBeDefined();
+    const watch = await watchRecords(etcd, etcdPrefix);
+    try {
+      process.kill(old!.pid, 'SIGKILL');
+      const killedAt = Date.now();
+      const replacement = await waitFor(
+        async () => (await listener.monitors()).find((m) => m.container === c && m.pid !== old!.pid),
+        { timeoutMs: 10_000, intervalMs: 50, what: 'a new monitor for the container' },
+      );
+      // The first restart waits the 1 s backoff (a little slack for the process table's clock).
+      expect(Date.now() - killedAt).toBeGreaterThanOrEqual(900);
+      expect(await monitorAlive(old!.pid)).toBe(false);
+      await listener.tool.waitForOutput(/took over the service record and lease/, { timeoutMs: 5000 });
+      // Three TTLs later: the key is still there, on the same lease, never deleted or rewritten.
+      await new Promise((resolve) => setTimeout(resolve, 9000));
+      expect(await leaseOf(key)).toBe(oldLease);
+      expect(watch.events).toEqual([]);
+      await settle(etcd, etcdPrefix, listener, [c], 5_000);
+      expect((await listener.monitors()).map((m) => m.pid)).toEqual([replacement.pid]);
+    } finally {
+      await watch.stop();
+    }
+  }, 40_000);
 
-    process.kill(old!.pid, 'SIGKILL');
-    const killedAt = Date.now();
-    const replacement = await waitFor(
-      async () => (await listener.monitors()).find((m) => m.container === c && m.pid !== old!.pid),
-      { timeoutMs: 10_000, intervalMs: 50, what: 'a new monitor for the container' },
-    );
-    // The first restart waits the 1 s backoff (a little slack for the process table's clock).
-    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(900);
-    expect(await monitorAlive(old!.pid)).toBe(false);
-    // The key never went: the killed monitor's lease holds it until the new monitor writes it
-    // again on a lease of its own.
-    await waitFor(
-      async () => {
-        const lease = await leaseOf(key);
-        expect(lease, 'the key disappeared').toBeDefined();
-        return lease !== oldLease;
-      },
-      { timeoutMs: 10_000, intervalMs: 100, what: 'the new monitor to write the key on its own lease' },
-    );
-    await settle(etcd, etcdPrefix, listener, [c], 5_000);
-    expect((await listener.monitors()).map((m) => m.pid)).toEqual([replacement.pid]);
-  });
+  it('killed with SIGKILL: its children end within 1 s and leave the records; a new listener takes them over without a DELETE', async () => {
+    const ids = await Promise.all(range(3).map((i) => run(`${i}`, ['-e', 'HEALTHCHECKPERIOD=2'])));
+    const first = startFor();
+    await settle(etcd, etcdPrefix, first, ids, 15_000);
+    const leases = await Promise.all(ids.map((id) => leaseOf(`${etcdPrefix}/busybox/${id}`)));
+    const watch = await watchRecords(etcd, etcdPrefix);
+    try {
+      first.tool.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      await waitFor(async () => (await first.descendants()).length === 0, {
+        timeoutMs: 1500,
+        intervalMs: 20,
+        what: 'the orphaned monitors to end',
+      });
+      expect(Date.now() - killedAt).toBeLessThan(1000);
+      // The records stay on their leases (TTL 5 s) for the next listener.
+      expect(await keyedIds(etcd, etcdPrefix)).toEqual([...ids].sort());
 
-  it('leaves no monitor behind when it is killed with SIGKILL: the children end within 2 s', async () => {
-    const ids = await Promise.all(range(3).map((i) => run(`${i}`)));
-    const listener = startFor();
-    await settle(etcd, etcdPrefix, listener, ids, 15_000);
-    expect(await listener.monitors()).toHaveLength(3);
-
-    listener.tool.child.kill('SIGKILL');
-    const killedAt = Date.now();
-    await waitFor(async () => (await listener.descendants()).length === 0, {
-      timeoutMs: 2000,
-      intervalMs: 20,
-      what: 'the orphaned monitors to end',
-    });
-    expect(Date.now() - killedAt).toBeLessThan(2500);
-    // Each removed its key on the way out (the listener gone ends a monitor like SIGTERM).
-    await waitFor(async () => (await keyedIds(etcd, etcdPrefix)).length === 0, {
-      timeoutMs: 3000,
-      what: 'the keys of the orphaned monitors to go',
-    });
-  });
+      const second = startFor();
+      await settle(etcd, etcdPrefix, second, ids, 15_000);
+      // Past the TTL: the new monitors renew the same leases; nothing was deleted or rewritten.
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      expect(await Promise.all(ids.map((id) => leaseOf(`${etcdPrefix}/busybox/${id}`)))).toEqual(leases);
+      expect(watch.deletes()).toEqual([]);
+      expect(watch.puts()).toEqual([]);
+    } finally {
+      await watch.stop();
+    }
+  }, 60_000);
 
   // A monitor still loading its modules when the listener dies must go too: it has no
   // disconnect handler of its own yet (bin/child.js exits early; runMonitor checks again).
@@ -298,44 +308,44 @@ describe('listener', () => {
 });
 
 describe('orphaned check sidecars', () => {
-  it('removes sidecars that exited long ago (their check was killed) and leaves running ones alone', async () => {
-    const orphan = await dockerOk([
-      'run',
-      '-d',
+  it('removes one-shot sidecars older than their timeout, running or exited (their check was killed), and leaves younger ones alone', async () => {
+    const sidecar = (timeoutMs: number) => [
       '--label',
       'checker.sidecar=1',
       '--label',
       'checker.target=gone',
       '--label',
+      `checker.timeout-ms=${timeoutMs}`,
+    ];
+    const exited = await dockerOk([
+      'run',
+      '-d',
+      ...sidecar(500),
+      '--label',
       'checker.test=1',
       '--name',
-      `${prefix}orphan-sidecar`,
+      `${prefix}exited-sidecar`,
       TEST_IMAGE,
       'true',
     ]);
-    containers.push(orphan);
-    const live = await run('live-sidecar', [
-      '--label',
-      'checker.sidecar=1',
-      '--label',
-      'checker.target=alive',
-    ]);
-    await waitFor(
-      async () => (await dockerOk(['inspect', '--format', '{{.State.Status}}', orphan])) === 'exited',
-      {
-        timeoutMs: 10_000,
-        what: 'the orphan sidecar to exit',
-      },
-    );
+    containers.push(exited);
+    // A sidecar whose command hangs and whose owner was killed: still running, past its timeout.
+    const hung = await run('hung-sidecar', sidecar(500));
+    const young = await run('young-sidecar', sidecar(600_000));
     const listener = startFor({
       args: ['--interval', '500'],
       env: { CHECKER_ORPHAN_SIDECAR_AFTER_MS: '1000' },
     });
-    await waitFor(async () => (await docker(['inspect', orphan])).code !== 0, {
-      timeoutMs: 15_000,
-      what: 'the listener to remove the orphaned sidecar',
-    });
+    for (const [id, what] of [
+      [exited, 'the exited orphan sidecar'],
+      [hung, 'the running orphan sidecar'],
+    ] as const) {
+      await waitFor(async () => (await docker(['inspect', id])).code !== 0, {
+        timeoutMs: 15_000,
+        what: `the listener to remove ${what}`,
+      });
+    }
     expect(listener.output()).toMatch(/removed an orphaned check sidecar/);
-    expect(await dockerOk(['inspect', '--format', '{{.State.Status}}', live])).toBe('running');
+    expect(await dockerOk(['inspect', '--format', '{{.State.Status}}', young])).toBe('running');
   });
 });

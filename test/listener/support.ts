@@ -1,6 +1,8 @@
 // What the listener tests share: the listener started against the test's etcd, and the two
 // views a test compares with Docker's reality — the service keys in etcd and the listener's
 // monitor children in the process table.
+import { Etcd3 } from 'etcd3';
+import { etcdOptionsFrom } from '../../packages/core/src/etcd/connection.js';
 import type { TestEtcd } from '../support/etcd.js';
 import { type ListenerProcess, startListener } from '../support/listener-process.js';
 
@@ -23,7 +25,7 @@ export async function keyedIds(etcd: TestEtcd, etcdPrefix: string): Promise<stri
 export interface Observed {
   keys: string[];
   monitors: string[];
-  /** every live child of the listener, monitors or not */
+  /** every live child of the listener that is not a warm (idle) monitor */
   children: number;
 }
 
@@ -32,12 +34,13 @@ export async function observe(
   etcdPrefix: string,
   listener: ListenerProcess,
 ): Promise<Observed> {
-  const [keys, monitors, children] = await Promise.all([
+  const [keys, monitors, children, warm] = await Promise.all([
     keyedIds(etcd, etcdPrefix),
     listener.monitors(),
     listener.children(),
+    listener.warm(),
   ]);
-  return { keys, monitors: monitors.map((m) => m.container).sort(), children: children.length };
+  return { keys, monitors: monitors.map((m) => m.container).sort(), children: children.length - warm.length };
 }
 
 const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -116,4 +119,31 @@ export function listenerFor({ etcd, prefix, etcdPrefix, args = [], env }: Listen
 export function tail(listener: ListenerProcess, chars = 6000): string {
   const text = listener.output();
   return text.length > chars ? `…${text.slice(-chars)}` : text;
+}
+
+export interface KeyEvent {
+  type: 'put' | 'delete';
+  key: string;
+  at: number;
+}
+
+/**
+ * Every PUT and DELETE under `prefix/`, as an etcd watch sees them, from now until `stop()`:
+ * what a consumer of the registry would see.
+ */
+export async function watchRecords(etcd: TestEtcd, prefix: string) {
+  const client = new Etcd3(etcdOptionsFrom(etcd.connection));
+  const events: KeyEvent[] = [];
+  const watcher = await client.watch().prefix(`${prefix}/`).create();
+  watcher.on('put', (kv) => events.push({ type: 'put', key: kv.key.toString(), at: Date.now() }));
+  watcher.on('delete', (kv) => events.push({ type: 'delete', key: kv.key.toString(), at: Date.now() }));
+  return {
+    events,
+    deletes: () => events.filter((e) => e.type === 'delete').map((e) => e.key),
+    puts: () => events.filter((e) => e.type === 'put').map((e) => e.key),
+    async stop() {
+      await watcher.cancel();
+      client.close();
+    },
+  };
 }

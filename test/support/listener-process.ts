@@ -6,8 +6,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { type RunningTool, spawnTool, type ToolOptions, type ToolResult } from './cli.js';
 
-/** How a forked monitor shows in `ps`: node … …/monitor/bin/<script>.js <container>. */
+/** How a forked monitor shows in `ps` while it boots: node … …/monitor/bin/<script>.js. */
 const MONITOR_BIN = /\/monitor\/bin\/[\w.-]+\.js$/;
+/** …and once booted, by the title it sets: `checker-monitor <container id>` or `(idle)`. */
+const MONITOR_TITLE = /^checker-monitor (\S+)/;
 
 export interface ProcessInfo {
   pid: number;
@@ -59,7 +61,13 @@ export async function childrenOf(ppid: number): Promise<ProcessInfo[]> {
 }
 
 export function isMonitor(info: ProcessInfo): boolean {
-  return info.argv.some((word) => MONITOR_BIN.test(word));
+  return MONITOR_TITLE.test(info.argv[0] ?? '') || info.argv.some((word) => MONITOR_BIN.test(word));
+}
+
+/** The container a monitor process watches; undefined while it boots or idles (a warm one). */
+export function monitoredContainer(info: ProcessInfo): string | undefined {
+  const id = MONITOR_TITLE.exec(info.argv[0] ?? '')?.[1];
+  return id === undefined || id === '(idle)' ? undefined : id;
 }
 
 /** True while `pid` runs a monitor (a zombie or a reused pid does not count). */
@@ -87,10 +95,12 @@ export interface ListenerProcess {
   tool: RunningTool;
   pid: number;
   exited: Promise<ToolResult>;
-  /** every live child process of the listener (monitors, and anything else it might start) */
+  /** every live child process of the listener (monitors, warm ones, and anything else it might start) */
   children(): Promise<ProcessInfo[]>;
-  /** the listener's monitor children and their containers */
+  /** the listener's monitor children that have a container, and their containers */
   monitors(): Promise<MonitorProcess[]>;
+  /** warm monitors: booting or idle, without a container yet */
+  warm(): Promise<ProcessInfo[]>;
   /**
    * Every live process this listener started, directly or not, except the listener itself:
    * found by a marker in the environment the children inherit, so orphans count too.
@@ -126,7 +136,12 @@ export function startListener(args: string[], opts: ToolOptions = {}): ListenerP
     exited: tool.exited,
     children,
     monitors: async () =>
-      (await children()).filter(isMonitor).map((row) => ({ pid: row.pid, container: row.argv.at(-1) ?? '' })),
+      (await children()).flatMap((row) => {
+        const container = monitoredContainer(row);
+        return container === undefined ? [] : [{ pid: row.pid, container }];
+      }),
+    warm: async () =>
+      (await children()).filter((row) => isMonitor(row) && monitoredContainer(row) === undefined),
     descendants,
     output: () => tool.stdout + tool.stderr,
     dispose: async () => {

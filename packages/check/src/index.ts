@@ -78,6 +78,11 @@ Every flag also reads MON_<FLAG> from the environment (--timeout ↔ MON_TIMEOUT
         waitMs: (flags.wait ?? 0) * 1000,
         signal: interrupt.signal,
         onRun: (argv) => log.debug({ argv, mode: flags.mode }, 'running HEALTHCHECK'),
+        onWarning: (message) => {
+          // Said on stderr too: check's log lines may be off, and this is the user's to fix.
+          log.warning({}, message);
+          if (!flags.stdout || flags.json) process.stderr.write(`check: ${args.container}: ${message}\n`);
+        },
       });
       status = core.exitStatusOfVerdict(result.verdict);
       log.debug(

@@ -32,6 +32,19 @@ export class BadOption extends UserError {
   }
 }
 
+/**
+ * `--mode exec` cannot keep its promise here: a hung command is ended by its host pid, and this
+ * process does not see the target's processes (it runs in a container without `--pid host`).
+ */
+export class ExecModeUnsupported extends UserError {
+  constructor(reason: string) {
+    super(
+      `--mode exec cannot end a hung check from here (${reason}): run the tools on the host as root, or their container with --pid host; or use --mode sidecar`,
+      ExitStatus.usage,
+    );
+  }
+}
+
 export class ContainerNotFound extends UserError {
   constructor(readonly container: string) {
     super(
@@ -49,6 +62,21 @@ export class DockerUnreachable extends UserError {
   ) {
     super(
       `cannot reach Docker at ${control}: ${detail} (start dockerd, or point --control / MON_CONTROL / DOCKER_HOST at it)`,
+      ExitStatus.dockerUnreachable,
+      options,
+    );
+  }
+}
+
+/** TLS to Docker cannot be set up (a certificate file missing) or was refused in the handshake. */
+export class DockerTlsError extends UserError {
+  constructor(
+    readonly control: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `cannot talk TLS to Docker at ${control}: ${detail} (DOCKER_CERT_PATH must hold ca.pem, cert.pem and key.pem that the daemon accepts)`,
       ExitStatus.dockerUnreachable,
       options,
     );

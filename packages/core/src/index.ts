@@ -4,11 +4,14 @@ export { Backoff, type BackoffOptions, backoffDelay, sleep } from './backoff.js'
 export { DEFAULT_DOCKER_CONTROL, dockerConnectionFrom, dockerControlFrom } from './docker/connection.js';
 export { type ContainerEvent, parseContainerEvent, WATCHED_ACTIONS } from './docker/container-event.js';
 export { containerIpOf } from './docker/container-ip.js';
-export { DockerClient, isNotFound, isUnreachable } from './docker/docker-client.js';
+export { DockerClient, isNotFound, isTransient, isUnreachable } from './docker/docker-client.js';
 export { DockerEventStream, type EventStreamOptions } from './docker/event-stream.js';
+export { detectOwnContainerId, ownContainerIdFrom } from './docker/own-container-id.js';
+export { type DockerRetryOptions, isRetryableDockerError, retryDockerCall } from './docker/retry.js';
 export * from './errors.js';
 export { type EtcdConnectionInput, etcdOptionsFrom } from './etcd/connection.js';
 export { openEtcd } from './etcd/etcd-client.js';
+export { LeaseKeeper } from './etcd/lease-keeper.js';
 export { LeasedRecord, type RecordOutcome, type RegistryLog } from './etcd/leased-record.js';
 export {
   checkHealth,
@@ -23,11 +26,12 @@ export {
   checkPeriodOf,
   DEFAULT_PERIOD_SECONDS,
   healthCommandOf,
+  shellSyntaxWarning,
   splitWords,
 } from './health/container-env.js';
 export { verdictJson, verdictLine } from './health/report.js';
 export { CheckInterrupted, type RunMode } from './health/runner.js';
-export { SIDECAR_LABEL } from './health/sidecar-runner.js';
+export { SIDECAR_LABEL } from './health/sidecar-labels.js';
 export { Listener, type ListenerOptions } from './listener/listener.js';
 export {
   CHILD_HEALTHY_AFTER_MS,
@@ -36,6 +40,14 @@ export {
   type MonitorSupervisorOptions,
 } from './listener/monitor-supervisor.js';
 export { PolicyActions } from './listener/policy-actions.js';
+export { RecordBroker } from './listener/record-broker.js';
+export { type ListenerSettings, runListener } from './listener/run-listener.js';
+export {
+  isIgnored,
+  normalizePrefix,
+  type SelectionOptions,
+  type SelectionSubject,
+} from './listener/selection.js';
 export { createLogger, type Logger, type LoggerOptions, type ToolLogger } from './log/logger.js';
 export {
   ContainerMonitor,
@@ -43,13 +55,8 @@ export {
   type MonitorEnd,
   type MonitorRecord,
 } from './monitor/container-monitor.js';
-export { type DockerEventMessage, dockerEventMessage, isDockerEventMessage } from './monitor/ipc.js';
-export {
-  etcdConnectionOf,
-  MONITOR_SETTINGS_ENV,
-  type MonitorSettings,
-  runMonitor,
-} from './monitor/run-monitor.js';
+export * from './monitor/protocol.js';
+export { etcdConnectionOf, runMonitor, type StandaloneMonitorSettings } from './monitor/run-monitor.js';
 export {
   type CleanupDecision,
   type CleanupFacts,
@@ -73,14 +80,6 @@ export {
   type PolicyLabels,
   parsePolicyLabels,
 } from './policy/labels.js';
-export { detectOwnContainerId, ownContainerIdFrom } from './policy/own-container-id.js';
-export { isRetryableDockerError, type RetryOptions, withRetries } from './policy/retry.js';
-export {
-  isIgnored,
-  normalizePrefix,
-  type SelectionOptions,
-  type SelectionSubject,
-} from './policy/selection.js';
 export { defaultHostIp } from './record/host-ip.js';
 export { imageNameOf, isImageIdRef } from './record/image-name.js';
 export {

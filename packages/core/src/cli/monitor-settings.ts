@@ -1,7 +1,7 @@
 // Flags → the settings of a monitor process. Used by `monitor` for itself and by `listener`
 // for the monitors it starts, so both read the shared flags the same way. Light: no clients.
 import type { LogLevelName } from '../log/levels.js';
-import type { MonitorSettings } from '../monitor/run-monitor.js';
+import type { StandaloneMonitorSettings } from '../monitor/run-monitor.js';
 
 /** The parsed flags both tools share (commonFlags + registryFlags). */
 export interface MonitorFlags {
@@ -22,7 +22,7 @@ export interface MonitorFlags {
   period?: number;
 }
 
-export function monitorSettingsFrom(flags: MonitorFlags): Omit<MonitorSettings, 'container'> {
+export function monitorSettingsFrom(flags: MonitorFlags): Omit<StandaloneMonitorSettings, 'container'> {
   return {
     control: flags.control,
     mode: flags.mode === 'exec' ? 'exec' : 'sidecar',

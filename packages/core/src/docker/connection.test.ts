@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BadOption } from '../errors.js';
+import { BadOption, DockerTlsError, ExitStatus } from '../errors.js';
 import { dockerConnectionFrom, dockerControlFrom } from './connection.js';
 
 describe('dockerControlFrom: --control (or MON_CONTROL), then DOCKER_HOST, then the local socket', () => {
@@ -37,6 +37,21 @@ describe('dockerConnectionFrom', () => {
       expect(
         dockerConnectionFrom('tcp://d:1234', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir }).protocol,
       ).toBe('https');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('refuses TLS without its certificate files, naming the file (exit 5)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'checker-certs-'));
+    try {
+      const attempt = () => dockerConnectionFrom('tcp://d:2376', { DOCKER_CERT_PATH: join(dir, 'missing') });
+      expect(attempt).toThrow(DockerTlsError);
+      expect(attempt).toThrow(`cannot read ${join(dir, 'missing', 'ca.pem')} (ENOENT)`);
+      try {
+        attempt();
+      } catch (error) {
+        expect((error as DockerTlsError).exitStatus).toBe(ExitStatus.dockerUnreachable);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

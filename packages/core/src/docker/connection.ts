@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { BadOption } from '../errors.js';
+import { BadOption, DockerTlsError } from '../errors.js';
 
 export const DEFAULT_DOCKER_CONTROL = 'unix:///var/run/docker.sock';
 
@@ -47,11 +47,14 @@ export function dockerConnectionFrom(control: string, env: Env = process.env): D
   const tls = scheme === 'https' || Boolean(env.DOCKER_TLS_VERIFY) || port === 2376;
   if (!tls) return { control, host, port, protocol: 'http' };
   const certPath = env.DOCKER_CERT_PATH || join(homedir(), '.docker');
+  // The Docker CLI refuses to go on without its certificate files; so do we, naming the file.
   const read = (file: string) => {
+    const path = join(certPath, file);
     try {
-      return readFileSync(join(certPath, file));
-    } catch {
-      return undefined;
+      return readFileSync(path);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new DockerTlsError(control, `cannot read ${path} (${reason})`, { cause: error });
     }
   };
   return {

@@ -17,6 +17,14 @@ describe('Docker container events', () => {
     });
   });
 
+  it('takes timeNano from the event, not from a label or attribute of that name', () => {
+    const line =
+      '{"status":"start","id":"abc","Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":' +
+      '{"timeNano":"999","note":"\\"timeNano\\":5","name":"web"}},"scope":"local","time":1700000000,"timeNano":1700000000123456789}';
+    expect(JSON.parse(line).Actor.Attributes.timeNano).toBe('999');
+    expect(parseContainerEvent(line)).toMatchObject({ action: 'start', timeNano: '1700000000123456789' });
+  });
+
   it('ignores other types and garbage', () => {
     expect(
       parseContainerEvent(JSON.stringify({ Type: 'network', Action: 'connect', Actor: { ID: 'n' } })),

@@ -64,12 +64,21 @@ export function parseContainerEvent(line: string): ContainerEvent | undefined {
 /**
  * timeNano has 19 digits, past what a JSON number keeps (2^53): JSON.parse would round it by
  * up to a few hundred ns, enough to make the `since` boundary of a replay inexact. The digits
- * are taken from the text itself.
+ * are taken from the text itself: Docker's own field is a bare number, and the last one in the
+ * line (after Actor), whereas a label or attribute named `timeNano` is always a quoted string,
+ * so it can never match. The parsed number confirms the match.
  */
 function timeNanoOf(line: string, raw: RawEvent): string {
-  const digits = /"timeNano":\s*"?(\d+)/.exec(line)?.[1];
-  if (digits) return digits;
-  return (BigInt(raw.time ?? 0) * 1_000_000_000n).toString();
+  const matches = [...line.matchAll(/"timeNano":\s*(\d+)/g)];
+  const digits = matches.at(-1)?.[1];
+  if (
+    digits !== undefined &&
+    typeof raw.timeNano === 'number' &&
+    Math.abs(Number(digits) - raw.timeNano) < 1e6
+  )
+    return digits;
+  if (typeof raw.timeNano === 'number') return BigInt(Math.round(raw.timeNano)).toString();
+  return (BigInt(Math.trunc(Number(raw.time ?? 0))) * 1_000_000_000n).toString();
 }
 
 /** Docker's `since` parameter for "at or after this event": seconds.nanoseconds. */

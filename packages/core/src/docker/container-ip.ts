@@ -24,3 +24,17 @@ export function containerIpOf(container: NetworkFacts): string {
   }
   return container.NetworkSettings?.IPAddress || LOOPBACK;
 }
+
+/**
+ * The address a service record advertises (SPEC §3). A container on the host network is
+ * reached at the host's advertised address (its ports are the host's), not at a loopback
+ * every consumer would take for its own; otherwise the check's address.
+ */
+export function recordIpOf(container: NetworkFacts, hostIp: string): string {
+  if (container.HostConfig?.NetworkMode === 'host') return hostIp;
+  return containerIpOf(container);
+}
+
+/** `--network none`: nobody can reach the container, so it gets no record. */
+export const isUnreachableNetwork = (container: NetworkFacts): boolean =>
+  container.HostConfig?.NetworkMode === 'none';

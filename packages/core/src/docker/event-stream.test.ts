@@ -14,12 +14,10 @@ function fakeDocker() {
     control: 'unix:///fake.sock',
     ping: async () => {},
     translate: (error: unknown) => error as Error,
-    api: {
-      getEvents: async (query: Record<string, unknown>) => {
-        const stream = new PassThrough();
-        subscriptions.push({ query, stream });
-        return stream;
-      },
+    events: async (query: Record<string, unknown>) => {
+      const stream = new PassThrough();
+      subscriptions.push({ query, stream });
+      return stream;
     },
   } as unknown as DockerClient;
   return { docker, subscriptions };

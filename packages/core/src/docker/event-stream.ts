@@ -94,18 +94,14 @@ export class DockerEventStream extends EventEmitter<{
   private async subscribe(): Promise<NodeJS.ReadableStream> {
     const filters: Record<string, string[]> = { type: ['container'], event: [...WATCHED_ACTIONS] };
     if (this.options.containerId) filters.container = [this.options.containerId];
-    const query: Record<string, unknown> = { filters };
+    const query: { filters: Record<string, string[]>; since?: string } = { filters };
     // From a little before the newest event: Docker stamps an event before it publishes it, so
     // concurrent events can reach us out of order, and one older than the newest may still be
     // on its way when the stream breaks. What was already handled is dropped in `deliver`.
     if (this.lastTimeNano !== undefined) {
       query.since = sinceParameter((this.lastTimeNano - REPLAY_OVERLAP_NS).toString());
     }
-    try {
-      return (await this.docker.api.getEvents(query)) as NodeJS.ReadableStream;
-    } catch (error) {
-      throw this.docker.translate(error);
-    }
+    return this.docker.events(query);
   }
 
   /** Reads until the stream ends; resolves with why it ended. */

@@ -3,9 +3,18 @@
 // (`withdraw`), and gone by itself one TTL after the owner stops saying anything (killed,
 // paused, cut off). The caller states what it wants; a single background loop makes etcd
 // agree, retrying through outages and lost leases, and never throws.
-import type { Lease, Namespace } from 'etcd3';
+//
+// Takeover (no flap on restart): a record that finds its key already in etcd, on a live lease
+// of the same TTL (left by a monitor or listener that was killed), adopts that lease on its
+// first publish instead of deleting and writing again, so watchers see nothing happen; its
+// first withdraw deletes the key and revokes the lease it found.
+import type { Namespace } from 'etcd3';
 import { ClientClosedError, EtcdLeaseInvalidError } from 'etcd3';
 import { Backoff, type BackoffOptions, sleep } from '../backoff.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import type { MonitorRecord, RecordOutcome } from './record-outcome.js';
+
+export type { RecordOutcome } from './record-outcome.js';
 
 /** What the record logs through: the tools' pino logger fits. */
 export interface RegistryLog {
@@ -19,6 +28,8 @@ export interface RegistryLog {
 export interface LeasedRecordOptions {
   /** an etcd3 client (`new Etcd3(etcdOptionsFrom(...))`), or a namespace of one */
   client: Namespace;
+  /** the client's shared lease calls; one of its own is made when not given */
+  leases?: LeaseKeeper;
   key: string;
   /** lease TTL, s; the monitor gives period * 2 + 1 */
   ttlSeconds: number;
@@ -29,9 +40,6 @@ export interface LeasedRecordOptions {
   callTimeoutMs?: number;
 }
 
-/** How a `publish`/`withdraw` ended: done, overtaken by a later call, or cut short by `close`. */
-export type RecordOutcome = 'reached' | 'superseded' | 'closed';
-
 type Desired = { kind: 'published'; value: string } | { kind: 'withdrawn' };
 
 interface Waiter {
@@ -39,9 +47,11 @@ interface Waiter {
   resolve: (outcome: RecordOutcome) => void;
 }
 
-export class LeasedRecord {
+export class LeasedRecord implements MonitorRecord {
   readonly key: string;
   private readonly client: Namespace;
+  private readonly leases: LeaseKeeper;
+  private readonly ownsLeases: boolean;
   private readonly ttlSeconds: number;
   private readonly log: RegistryLog;
   private readonly callTimeoutMs: number;
@@ -54,7 +64,9 @@ export class LeasedRecord {
 
   // What we know of etcd. `keyState` starts unknown: a monitor that crashed may have left
   // the key behind, so the first withdraw deletes even what this process never wrote.
-  private lease: { lease: Lease; id: string } | undefined;
+  private lease: { id: string } | undefined;
+  /** the lease of a key found in etcd and not (yet) adopted: revoked with the key */
+  private foundLease: string | undefined;
   private keyState: 'unknown' | 'present' | 'absent' = 'unknown';
   private written: string | undefined;
 
@@ -70,6 +82,8 @@ export class LeasedRecord {
       throw new RangeError(`lease TTL must be a whole number of seconds ≥ 1, got ${options.ttlSeconds}`);
     }
     this.client = options.client;
+    this.ownsLeases = options.leases === undefined;
+    this.leases = options.leases ?? new LeaseKeeper(options.client, options.callTimeoutMs ?? 5000);
     this.key = options.key;
     this.ttlSeconds = options.ttlSeconds;
     this.log = options.log;
@@ -100,6 +114,18 @@ export class LeasedRecord {
     return this.closing;
   }
 
+  /**
+   * Stops without touching etcd: the key stays on its lease, which nobody renews any more, for
+   * a successor to take over or for etcd to expire (the owner was killed, or its listener is).
+   */
+  release(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.kick.abort();
+    this.settle('closed', Number.POSITIVE_INFINITY);
+    if (this.ownsLeases) this.leases.close();
+  }
+
   private async shutDown(timeoutMs: number): Promise<boolean> {
     const withdrawn = this.withdraw();
     const bound = new AbortController();
@@ -112,6 +138,7 @@ export class LeasedRecord {
     this.stopped = true;
     this.kick.abort();
     this.settle('closed', Number.POSITIVE_INFINITY);
+    if (this.ownsLeases) this.leases.close();
     if (outcome !== 'reached') {
       this.log.warning(
         { key: this.key, ttlSeconds: this.ttlSeconds },
@@ -201,31 +228,24 @@ export class LeasedRecord {
 
   private async syncPublished(value: string, generation: number): Promise<boolean> {
     let fresh = false;
-    if (this.lease === undefined) {
-      const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: false, deadline: this.deadline() });
-      try {
-        const id = await this.bounded(lease.grant());
-        this.lease = { lease, id };
-      } catch (error) {
-        lease.release();
-        throw error;
-      }
-      fresh = true;
-      this.log.debug(
-        { key: this.key, lease: this.lease.id, ttlSeconds: this.ttlSeconds },
-        'etcd lease granted',
-      );
+    if (this.lease === undefined && this.keyState === 'unknown') {
+      fresh = await this.takeOver();
       if (this.overtaken(generation)) return false;
     }
-    const { lease, id } = this.lease;
-
+    if (this.lease === undefined) {
+      const id = await this.bounded(this.leases.grant(this.ttlSeconds));
+      this.lease = { id };
+      fresh = true;
+      this.log.debug({ key: this.key, lease: id, ttlSeconds: this.ttlSeconds }, 'etcd lease granted');
+      if (this.overtaken(generation)) return false;
+    }
+    const { id } = this.lease;
     // A new lease starts with its full TTL; an old one is renewed, which is also how we learn
     // that etcd forgot it (TTL 0: revoked, expired while we were away, etcd's data wiped).
     if (!fresh) {
-      await this.bounded(lease.keepaliveOnce({ deadline: this.deadline() }));
+      await this.bounded(this.leases.renew(id));
       if (this.overtaken(generation)) return false;
     }
-
     // Write only when etcd does not already hold this value on this lease; comparing in etcd
     // rather than in memory also heals a key deleted or overwritten by hand.
     const result = await this.bounded(
@@ -248,33 +268,83 @@ export class LeasedRecord {
             ? 'service record written again: etcd no longer held it'
             : 'service record changed in etcd',
       );
+      // A key found on a lease we could not adopt now lives on ours: the old lease goes.
+      await this.revokeFound();
     } else {
+      if (this.keyState !== 'present')
+        this.log.info({ key: this.key, lease: id }, 'service record already in etcd; kept as it is');
       this.keyState = 'present';
       this.written = value;
     }
     return !this.overtaken(generation);
   }
 
+  /**
+   * The key as an earlier owner may have left it: adopts its lease when it is alive and of our
+   * TTL (returns true: just renewed). Otherwise remembers that lease, to revoke once the key is
+   * ours or deleted.
+   */
+  private async takeOver(): Promise<boolean> {
+    const { kvs } = await this.bounded(
+      this.client.get(this.key).options({ deadline: this.deadline() }).exec(),
+    );
+    const found = kvs[0];
+    if (found === undefined) {
+      this.keyState = 'absent';
+      return false;
+    }
+    if (found.lease === '0') return false;
+    let ttl: number | undefined;
+    try {
+      ttl = await this.bounded(this.leases.renew(found.lease));
+    } catch (error) {
+      if (!(error instanceof EtcdLeaseInvalidError)) throw error;
+    }
+    if (ttl !== this.ttlSeconds) {
+      this.foundLease = ttl === undefined ? undefined : found.lease;
+      return false;
+    }
+    this.lease = { id: found.lease };
+    this.log.info(
+      { key: this.key, lease: found.lease, ttlSeconds: ttl },
+      'took over the service record and lease left by an earlier monitor',
+    );
+    return true;
+  }
+
+  private async revokeFound(): Promise<void> {
+    const found = this.foundLease;
+    this.foundLease = undefined;
+    if (found === undefined || found === this.lease?.id) return;
+    await this.bounded(this.leases.revoke(found)).catch((error) =>
+      this.log.debug({ key: this.key, lease: found, err: messageOf(error) }, 'earlier lease left to expire'),
+    );
+  }
+
   private async syncWithdrawn(generation: number): Promise<boolean> {
     if (this.keyState !== 'absent') {
-      const result = await this.bounded(
-        this.client.delete().key(this.key).options({ deadline: this.deadline() }).exec(),
+      const previous = await this.bounded(
+        this.client.delete().key(this.key).options({ deadline: this.deadline() }).getPrevious(),
       );
       this.keyState = 'absent';
       this.written = undefined;
-      if (result.deleted !== '0') {
+      const left = previous[0];
+      if (left !== undefined) {
         this.log.notice({ action: 'deregister', key: this.key }, 'service record removed from etcd');
+        // A key an earlier owner left: its lease holds nothing now and is freed too.
+        if (left.lease !== '0' && left.lease !== this.lease?.id) this.foundLease = left.lease;
       } else {
         this.log.debug({ key: this.key }, 'no service record in etcd to remove');
       }
+      await this.revokeFound();
     }
     // Revoking as well as deleting: it also removes a put of ours that a call we gave up
     // waiting for may still land, and frees the lease at once instead of a TTL later.
     if (this.lease !== undefined) {
-      const { lease, id } = this.lease;
+      const { id } = this.lease;
       this.lease = undefined;
       try {
-        await this.bounded(lease.revoke({ deadline: this.deadline() }));
+        await this.bounded(this.leases.revoke(id));
       } catch (error) {
         // It holds no key any more and nobody renews it: it goes by itself within a TTL.
         this.log.debug({ key: this.key, lease: id, err: messageOf(error) }, 'etcd lease left to expire');
@@ -287,7 +357,6 @@ export class LeasedRecord {
     if (error instanceof EtcdLeaseInvalidError && this.lease !== undefined) {
       // Never renew a dead lease: the next attempt grants a new one and writes the key again.
       this.log.info({ key: this.key, lease: this.lease.id }, 'etcd lease lost; granting a new one');
-      this.lease.lease.release();
       this.lease = undefined;
       this.keyState = 'unknown';
       return;

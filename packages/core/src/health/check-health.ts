@@ -7,10 +7,10 @@ import type Dockerode from 'dockerode';
 import { sleep } from '../backoff.js';
 import { containerIpOf } from '../docker/container-ip.js';
 import { type DockerClient, isNotFound } from '../docker/docker-client.js';
-import { ContainerNotFound, ExitStatus } from '../errors.js';
-import { healthCommandOf } from './container-env.js';
+import { ContainerNotFound, ExitStatus, UserError } from '../errors.js';
+import { envValue, healthCommandOf, shellSyntaxWarning } from './container-env.js';
 import { runWithExec } from './exec-runner.js';
-import type { CommandRunner, RunMode } from './runner.js';
+import { CheckInterrupted, type CommandRunner, type RunMode } from './runner.js';
 import { runInSidecar } from './sidecar-runner.js';
 
 export type HealthSource = 'env' | 'docker' | 'none';
@@ -37,6 +37,8 @@ export interface HealthCheckOptions {
   signal?: AbortSignal;
   /** called before the command runs, for debug logs */
   onRun?: (argv: string[]) => void;
+  /** told what is wrong with the container's HEALTHCHECK that it still runs (shell syntax) */
+  onWarning?: (message: string) => void;
 }
 
 const RUNNERS: Record<RunMode, CommandRunner> = { sidecar: runInSidecar, exec: runWithExec };
@@ -73,6 +75,8 @@ export async function checkHealth(
 
   const words = healthCommandOf(inspected.Config?.Env);
   if (words) {
+    const shellSyntax = shellSyntaxWarning(envValue(inspected.Config?.Env, 'HEALTHCHECK') ?? '');
+    if (shellSyntax) options.onWarning?.(shellSyntax);
     const argv = [...words, containerIpOf(inspected)];
     options.onRun?.(argv);
     try {
@@ -90,6 +94,9 @@ export async function checkHealth(
           );
         }
       }
+      if (run.failure !== undefined) {
+        return result({ verdict: 'unhealthy', source: 'env', status: run.failure, output: run.output });
+      }
       if (run.timedOut) {
         return result({
           verdict: 'unhealthy',
@@ -105,10 +112,24 @@ export async function checkHealth(
         output: run.output,
       });
     } catch (error) {
+      if (
+        error instanceof CheckInterrupted ||
+        (error instanceof UserError &&
+          !(error instanceof ContainerNotFound) &&
+          error.exitStatus === ExitStatus.usage)
+      )
+        throw error;
       // The container may have stopped or vanished while the command was being set up.
       const now = await reinspect(docker, inspected.Id, error);
       const stopped = notRunningStatus(now);
       if (stopped) return result({ verdict: 'unhealthy', source: 'env', status: stopped, output: '' }, now);
+      // Something else than the target went missing (a sidecar removed under the check): the
+      // check did not run, which is unhealthy, never "the container was removed".
+      if (error instanceof ContainerNotFound)
+        return result(
+          { verdict: 'unhealthy', source: 'env', status: `check did not run: ${error.message}`, output: '' },
+          now,
+        );
       throw error;
     }
   }

@@ -1,24 +1,7 @@
-// The HEALTHCHECK command's output as the verdict reports it: stdout and stderr of a
-// non-TTY container or exec arrive multiplexed (an 8-byte header per frame); we keep the tail.
+// The HEALTHCHECK command's output as the verdict reports it: the tail of stdout and stderr
+// (demultiplexed by the Docker adapter, with docker-modem's demuxStream).
 
 export const OUTPUT_TAIL_BYTES = 4096;
-
-/** Concatenates the payloads of Docker's multiplexed stream frames, in order. */
-export function demultiplex(buffer: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const streamType = buffer[offset]!;
-    const size = buffer.readUInt32BE(offset + 4);
-    if (streamType > 2 || buffer[offset + 1] !== 0 || buffer[offset + 2] !== 0 || buffer[offset + 3] !== 0) {
-      // Not a multiplexed stream (a TTY container): the bytes are the output itself.
-      return buffer;
-    }
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
-  }
-  return Buffer.concat(parts);
-}
 
 /** A growing buffer that keeps only the last `limit` bytes. */
 export class OutputTail {

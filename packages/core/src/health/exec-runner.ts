@@ -1,10 +1,12 @@
-// Runs the HEALTHCHECK command inside the target with `docker exec`. Faster than a sidecar,
-// but Docker's API cannot stop an exec: on timeout the process is killed by its host pid,
-// which works when this tool runs in the host's pid namespace (as root). Where it cannot,
-// the verdict is still 1 and the sidecar mode (the default) is the one that leaves nothing.
-import { PassThrough } from 'node:stream';
+// Runs the HEALTHCHECK command inside the target with `docker exec`. Docker's API cannot stop
+// an exec, so a command that hangs past --timeout is killed, with its process group, by its
+// host pid. That needs this process to see the host's pids (the tools on the host, or in a
+// container run with --pid host): `execKillReach` tells, and where it cannot the mode refuses
+// with ExecModeUnsupported rather than leave a hung process behind every period.
+import { readFile } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
-import type { DockerClient } from '../docker/docker-client.js';
+import type { DockerClient, ExecHandle } from '../docker/docker-client.js';
+import { ExecModeUnsupported } from '../errors.js';
 import { OutputTail } from './command-output.js';
 import {
   CheckInterrupted,
@@ -21,46 +23,54 @@ export const runWithExec: CommandRunner = async (
   { timeoutMs, signal }: RunOptions,
 ): Promise<CommandRun> => {
   if (signal?.aborted) throw new CheckInterrupted();
-  let exec: Dockerode.Exec | undefined;
-  let stream: NodeJS.ReadWriteStream | undefined;
+  const unreachable = await execKillReach(target);
+  if (unreachable) throw new ExecModeUnsupported(unreachable);
   const tail = new OutputTail();
+  let exec: ExecHandle | undefined;
   try {
-    exec = await docker.api
-      .getContainer(target.Id)
-      .exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
-    stream = (await exec.start({ hijack: true, stdin: false })) as unknown as NodeJS.ReadWriteStream;
-    const sink = new PassThrough();
-    sink.on('data', (chunk: Buffer) => tail.push(chunk));
-    docker.api.modem.demuxStream(stream, sink, sink);
-    const finished = new Promise<'done'>((resolve) => {
-      stream!.on('end', () => resolve('done'));
-      stream!.on('close', () => resolve('done'));
-      stream!.on('error', () => resolve('done'));
-    });
+    exec = await docker.exec(target.Id, argv, (chunk) => tail.push(chunk));
     const limit = deadline(timeoutMs, signal);
-    const outcome = await Promise.race([finished, limit.promise]);
+    const outcome = await Promise.race([exec.finished.then(() => 'done' as const), limit.promise]);
     limit.cancel();
     if (outcome !== 'done') {
-      await killExec(exec);
+      await killExec(exec, target.Id);
       if (outcome === 'aborted') throw new CheckInterrupted();
       return { exitCode: null, timedOut: true, output: tail.toString() };
     }
     const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? null, timedOut: false, output: tail.toString() };
-  } catch (error) {
-    throw docker.translate(error);
+    return { exitCode: info.exitCode, timedOut: false, output: tail.toString() };
   } finally {
-    (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    exec?.close();
   }
 };
 
-async function killExec(exec: Dockerode.Exec) {
+/**
+ * Why this process could not kill a process of the target by its host pid, or undefined when
+ * it can: the target's main process must show under its host pid in our /proc, in the target's
+ * cgroup (a pid of our own namespace that merely has the same number does not count).
+ */
+export async function execKillReach(target: Dockerode.ContainerInspectInfo): Promise<string | undefined> {
+  const pid = target.State?.Pid;
+  if (!pid) return undefined; // not running: the check ends before any exec
+  if (!(await inContainerCgroup(pid, target.Id)))
+    return `the target's process ${pid} is not visible in this pid namespace`;
+  return undefined;
+}
+
+async function inContainerCgroup(pid: number, containerId: string): Promise<boolean> {
+  const cgroup = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+  return cgroup.includes(containerId);
+}
+
+async function killExec(exec: ExecHandle, containerId: string) {
   try {
-    const info = (await exec.inspect()) as { Running?: boolean; Pid?: number };
+    const info = await exec.inspect();
     // The exec leads its own process group (runc makes it a session leader): killing the group
-    // also ends what it started, e.g. the children of an `sh -c '…; …'` check.
-    if (info.Running && info.Pid && info.Pid > 0) process.kill(-info.Pid, 'SIGKILL');
+    // also ends what it started, e.g. the children of an `sh -c '…; …'` check. The pid is
+    // checked to be the container's before anything is signalled.
+    if (info.running && info.pid > 0 && (await inContainerCgroup(info.pid, containerId)))
+      process.kill(-info.pid, 'SIGKILL');
   } catch {
-    // not ours to see (another pid namespace) or already gone
+    // already gone
   }
 }

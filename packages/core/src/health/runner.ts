@@ -1,15 +1,20 @@
-// The contract between the health check and the two ways of running a HEALTHCHECK command.
+// The contract between the health check and the ways of running a HEALTHCHECK command.
 import type Dockerode from 'dockerode';
 import type { DockerClient } from '../docker/docker-client.js';
 
 export type RunMode = 'sidecar' | 'exec';
 
 export interface CommandRun {
-  /** the command's exit status; null when it did not finish (timeout or interruption) */
+  /** the command's exit status; null when it did not finish (timeout, or it could not start) */
   exitCode: number | null;
   timedOut: boolean;
   /** tail of stdout+stderr */
   output: string;
+  /**
+   * Set when the command could not be run at all for a reason Docker gave (the sidecar's image
+   * was removed, the sidecar cannot be created): the verdict is unhealthy, with this reason.
+   */
+  failure?: string;
 }
 
 export interface RunOptions {

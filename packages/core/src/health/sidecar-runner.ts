@@ -2,11 +2,15 @@
 // (by image id, so a retag cannot change what runs), inside the target's network namespace.
 // The sidecar is removed in every case: success, failure, timeout, interruption, and even
 // when the create call's answer never arrives (it is named by us, so it is found by name).
+// A removal that fails is retried; one that still fails is left to the listener's sweep,
+// which removes sidecars older than their timeout (the labels say which and when).
 import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
-import { sleep } from '../backoff.js';
 import type { DockerClient } from '../docker/docker-client.js';
-import { demultiplex, tailOf } from './command-output.js';
+import { isTransient } from '../docker/docker-client.js';
+import { retryDockerCall } from '../docker/retry.js';
+import { DockerError } from '../errors.js';
+import { tailOf } from './command-output.js';
 import {
   CheckInterrupted,
   type CommandRun,
@@ -14,8 +18,7 @@ import {
   deadline,
   type RunOptions,
 } from './runner.js';
-
-export const SIDECAR_LABEL = 'checker.sidecar';
+import { sidecarLabels } from './sidecar-labels.js';
 
 export const runInSidecar: CommandRunner = async (
   docker: DockerClient,
@@ -27,69 +30,71 @@ export const runInSidecar: CommandRunner = async (
   let created = false;
   try {
     if (signal?.aborted) throw new CheckInterrupted();
-    const sidecar = await docker.api.createContainer({
-      name,
-      Image: target.Image,
-      // Entrypoint replaces the image's own and, being set, keeps Docker from appending the
-      // image's CMD: the words run exactly as given.
-      Entrypoint: argv,
-      Cmd: [],
-      Env: target.Config?.Env ?? [],
-      User: target.Config?.User || undefined,
-      WorkingDir: target.Config?.WorkingDir || undefined,
-      Labels: { [SIDECAR_LABEL]: '1', 'checker.target': target.Id },
-      HostConfig: {
-        NetworkMode: `container:${target.Id}`,
-        // Output is read back through the log driver, whatever the daemon's default is.
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
-      },
-    });
+    try {
+      await docker.createContainer({
+        name,
+        Image: target.Image,
+        // Entrypoint replaces the image's own and, being set, keeps Docker from appending the
+        // image's CMD: the words run exactly as given.
+        Entrypoint: argv,
+        Cmd: [],
+        Env: target.Config?.Env ?? [],
+        User: target.Config?.User || undefined,
+        WorkingDir: target.Config?.WorkingDir || undefined,
+        Labels: sidecarLabels(target.Id, timeoutMs, 'oneshot'),
+        HostConfig: {
+          NetworkMode: `container:${target.Id}`,
+          // Output is read back through the log driver, whatever the daemon's default is.
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
+        },
+      });
+    } catch (error) {
+      // Docker answered (the image was removed, a name clash, a bad spec): the check could
+      // not run, which is an unhealthy verdict with the reason, not an error of the tool.
+      if (error instanceof DockerError && !isTransient(error))
+        return {
+          exitCode: null,
+          timedOut: false,
+          output: '',
+          failure: `sidecar cannot be created: ${error.message}`,
+        };
+      throw error;
+    }
     created = true;
     try {
-      await sidecar.start();
+      await docker.startContainer(name);
     } catch (error) {
       // Docker answered, but the command could not be started (not in the image, not
       // executable): the check failed, as `docker exec` reports it (126/127), not Docker.
-      const answer = error as { statusCode?: number; json?: { message?: string }; message?: string };
-      if (answer.statusCode === undefined) throw error;
-      return { exitCode: 127, timedOut: false, output: answer.json?.message ?? answer.message ?? '' };
+      if (error instanceof DockerError && !isTransient(error))
+        return { exitCode: 127, timedOut: false, output: error.message };
+      throw error;
     }
-    const exited = sidecar.wait() as Promise<{ StatusCode: number }>;
+    const exited = docker.waitContainer(name);
     exited.catch(() => {}); // the removal below can make a pending wait fail; that is expected
     const limit = deadline(timeoutMs, signal);
     const outcome = await Promise.race([exited, limit.promise]);
     limit.cancel();
     if (outcome === 'aborted') throw new CheckInterrupted();
-    if (outcome === 'timeout') return { exitCode: null, timedOut: true, output: await readOutput(sidecar) };
-    return { exitCode: outcome.StatusCode, timedOut: false, output: await readOutput(sidecar) };
-  } catch (error) {
-    throw docker.translate(error);
+    const output = tailOf(await docker.containerOutput(name).catch(() => Buffer.alloc(0)));
+    if (outcome === 'timeout') return { exitCode: null, timedOut: true, output };
+    return { exitCode: outcome, timedOut: false, output };
   } finally {
     await removeSidecar(docker, name, created);
   }
 };
 
-async function readOutput(sidecar: Dockerode.Container): Promise<string> {
+/** Removes the sidecar, retrying while Docker is out of reach or failing; never throws. */
+export async function removeSidecar(docker: DockerClient, name: string, created: boolean): Promise<boolean> {
   try {
-    const logs = (await sidecar.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-    return tailOf(demultiplex(Buffer.isBuffer(logs) ? logs : Buffer.from(String(logs))));
+    // Tried even when create seemed to fail: its answer may have been lost after Docker made it.
+    await retryDockerCall(() => docker.removeContainer(name, { force: true }), {
+      retries: created ? 5 : 1,
+      initialMs: 200,
+      maxMs: 2000,
+    });
+    return true;
   } catch {
-    return '';
-  }
-}
-
-async function removeSidecar(docker: DockerClient, name: string, created: boolean) {
-  // Try even when create seemed to fail: its answer may have been lost after Docker made it.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await docker.api.getContainer(name).remove({ force: true, v: true });
-      return;
-    } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404) return;
-      if (status === 409) return; // removal already in progress
-      if (!created && attempt === 0) return;
-      await sleep(100 * (attempt + 1));
-    }
+    return false;
   }
 }

@@ -7,14 +7,19 @@ import type { ContainerEvent } from '../docker/container-event.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { DockerEventStream } from '../docker/event-stream.js';
 import { messageOf } from '../errors.js';
-import { SIDECAR_LABEL } from '../health/sidecar-runner.js';
+import {
+  SIDECAR_KIND_LABEL,
+  SIDECAR_LABEL,
+  SIDECAR_TARGET_LABEL,
+  SIDECAR_TIMEOUT_LABEL,
+} from '../health/sidecar-labels.js';
 import type { Logger } from '../log/logger.js';
-import { isIgnored } from '../policy/selection.js';
 import type { MonitorSupervisor } from './monitor-supervisor.js';
 import { PolicyActions } from './policy-actions.js';
+import { isIgnored } from './selection.js';
 
-/** How long an exited check sidecar may stay before the sweep counts it as orphaned. */
-export const ORPHAN_SIDECAR_AFTER_MS = 60_000;
+/** How long past its timeout a one-shot check sidecar may stay before the sweep counts it as orphaned. */
+export const ORPHAN_SIDECAR_AFTER_MS = 30_000;
 
 export interface ListenerOptions {
   docker: DockerClient;
@@ -24,7 +29,7 @@ export interface ListenerOptions {
   intervalMs: number;
   retries: number;
   ownContainerId?: string;
-  /** exited check sidecars older than this are removed by the sweep; default ORPHAN_SIDECAR_AFTER_MS */
+  /** one-shot check sidecars this long past their timeout are removed by the sweep; default ORPHAN_SIDECAR_AFTER_MS */
   orphanSidecarAfterMs?: number;
 }
 
@@ -58,6 +63,7 @@ export class Listener {
       this.streamDown = undefined;
       void this.sweep();
     });
+    this.options.supervisor.start();
     await this.events.start();
     if (this.stopped) return;
     log.info(
@@ -144,9 +150,9 @@ export class Listener {
     let containers: Dockerode.ContainerInfo[];
     const listedAt = Date.now();
     try {
-      containers = await docker.api.listContainers({ all: true });
+      containers = await docker.listContainers({ all: true });
     } catch (error) {
-      log.debug({ err: messageOf(docker.translate(error)) }, 'sweep could not list containers');
+      log.debug({ err: messageOf(error) }, 'sweep could not list containers');
       return;
     }
     if (this.stopped) return;
@@ -175,28 +181,31 @@ export class Listener {
   }
 
   /**
-   * A `check` killed with SIGKILL cannot remove its sidecar. A live check removes its own within
-   * milliseconds of the command's exit, so a sidecar that exited (or never started) over a
-   * minute ago has no owner left: the sweep removes it. Running sidecars are left alone.
+   * A `check` or monitor killed with SIGKILL cannot remove its one-shot sidecar, and a removal
+   * can fail. A live check removes its own as soon as the command ends or its timeout passes,
+   * so a one-shot sidecar older than its timeout (label) plus a margin has no owner left: the
+   * sweep removes it, running or not.
    */
   private async removeOrphanSidecars(containers: Dockerode.ContainerInfo[]) {
     const { docker, log } = this.options;
-    const candidates = containers.filter(
-      (c) => c.Labels?.[SIDECAR_LABEL] === '1' && (c.State === 'exited' || c.State === 'created'),
-    );
-    for (const c of candidates) {
+    const now = Date.now();
+    const margin = this.options.orphanSidecarAfterMs ?? ORPHAN_SIDECAR_AFTER_MS;
+    const orphans = containers.filter((c) => {
+      const labels = c.Labels ?? {};
+      if (labels[SIDECAR_LABEL] !== '1' || (labels[SIDECAR_KIND_LABEL] ?? 'oneshot') !== 'oneshot')
+        return false;
+      const timeoutMs = Number(labels[SIDECAR_TIMEOUT_LABEL]) || 0;
+      return now - c.Created * 1000 > timeoutMs + margin;
+    });
+    for (const c of orphans) {
       try {
-        const info = await docker.inspectContainer(c.Id);
-        const ended = Date.parse(info.State?.FinishedAt ?? '') || 0;
-        const since = Math.max(ended, Date.parse(info.Created) || 0);
-        if (Date.now() - since < (this.options.orphanSidecarAfterMs ?? ORPHAN_SIDECAR_AFTER_MS)) continue;
-        await docker.api.getContainer(c.Id).remove({ force: true, v: true });
+        await docker.removeContainer(c.Id, { force: true });
         log.notice(
           {
             container: c.Names?.[0]?.replace(/^\//, ''),
             id: c.Id,
             action: 'remove',
-            target: c.Labels?.['checker.target'],
+            target: c.Labels?.[SIDECAR_TARGET_LABEL],
           },
           'removed an orphaned check sidecar',
         );

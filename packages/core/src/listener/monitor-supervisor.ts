@@ -1,65 +1,112 @@
-// The listener's children: at most one `monitor` process per container, ever. A container is
-// "wanted" while it runs; a wanted container whose child crashed gets a new one after a
-// backoff (1 s doubling to 30 s, reset once a child has lived a minute), as long as the
-// container still runs. A released container's child gets SIGTERM (it removes its key) and,
-// if it will not go, SIGKILL. A container released and wanted again before its old child
-// exited (a quick restart) gets its new child only once the old one is gone.
-// A Node process takes a few hundred ms of CPU to start; when many containers start at once,
-// only a few monitors start at a time (the rest wait in a queue until one reports `ready`),
-// so the first records appear early and the listener stays responsive to events.
+// The listener's children: at most one `monitor` process per container, ever, plus a few warm
+// ones. Every child boots idle (loads its code, says `booted`) and is then handed a container
+// (`assign`); so the listener keeps `warm` children booted in advance, and a container that
+// starts gets one at once while the pool refills in the background. In a burst the pool goes
+// first; then children boot at most `maxStarting` at a time (a Node process takes tens of ms of
+// CPU to boot), so the first records appear early and the listener keeps up with events.
+//
+// A container is "wanted" while it runs; a wanted container whose child crashed gets a new one
+// after a backoff (1 s doubling to 30 s, reset once a child has lived a minute), as long as the
+// container still runs. A released container's child gets SIGTERM (it withdraws its record) and,
+// if it will not go, SIGKILL. A container released and wanted again before its old child exited
+// (a quick restart) gets its new child only once the old one is gone.
 import type { ChildProcess } from 'node:child_process';
 import { Backoff, type BackoffOptions } from '../backoff.js';
 import type { ContainerEvent } from '../docker/container-event.js';
 import type { Logger } from '../log/logger.js';
-import { dockerEventMessage } from '../monitor/ipc.js';
+import {
+  isMonitorMessage,
+  type ListenerMessage,
+  MONITOR_PROTOCOL_VERSION,
+  type MonitorMessage,
+  PROTOCOL_MISMATCH_EXIT,
+} from '../monitor/protocol.js';
 
 export const CHILD_RESTART_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000 };
 export const CHILD_HEALTHY_AFTER_MS = 60_000;
-/** Monitors booting at once in a burst: two per core keeps the listener responsive. */
+/** Children booting at once: two per core keeps the listener responsive. */
 export const MAX_STARTING = 4;
+/** Warm children kept by default (--warm). */
+export const DEFAULT_WARM = 2;
+/** Pool refills after children that died before booting wait this long, doubling. */
+const BOOT_FAILURE_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000 };
+
+/** A child that has a container: what the listener's handlers are told about. */
+export interface MonitorOwner {
+  /** unique per child process, for the record broker */
+  id: number;
+  container: string;
+  name: string;
+  pid: number | undefined;
+}
 
 export interface MonitorSupervisorOptions {
-  /** starts the monitor process of one container (fork with an IPC channel) */
-  spawn(containerId: string, name: string): ChildProcess;
+  /** forks one idle monitor child (with an IPC channel) */
+  spawn(): ChildProcess;
   /** asked before a crashed child is replaced */
   isRunning(containerId: string): Promise<boolean>;
   log: Logger;
+  /** children kept booted and idle, ready for a container; default DEFAULT_WARM */
+  warm?: number;
+  /** a message from a child that has a container (records, verdicts), and how to answer it */
+  onMessage?(owner: MonitorOwner, message: MonitorMessage, reply: (message: ListenerMessage) => void): void;
+  /** a child that had a container is gone */
+  onExit?(owner: MonitorOwner, code: number | null, signal: NodeJS.Signals | null): void;
   backoff?: BackoffOptions;
   healthyAfterMs?: number;
   /** how long a child may take to end after SIGTERM before it gets SIGKILL */
   killAfterMs?: number;
-  /** monitors starting at once (spawned, not yet `ready`); default MAX_STARTING */
+  /** children booting at once; default MAX_STARTING */
   maxStarting?: number;
-  /** a child that has not said `ready` by then no longer counts as starting */
-  readyTimeoutMs?: number;
+  /** a child that has not said `booted` by then is killed */
+  bootTimeoutMs?: number;
+}
+
+interface Child {
+  id: number;
+  process: ChildProcess;
+  booted: boolean;
+  bootTimer?: NodeJS.Timeout;
+  slot?: Slot;
+  /** requests to this child awaiting an answer (drain) */
+  answers: Map<number, (message: MonitorMessage) => void>;
 }
 
 interface Slot {
   id: string;
   name: string;
   wanted: boolean;
-  child?: ChildProcess;
+  child?: Child;
   startedAt: number;
   /** SIGTERM sent to the current child */
   stopping: boolean;
   killTimer?: NodeJS.Timeout;
   restartTimer?: NodeJS.Timeout;
   crashes: Backoff;
-  /** waiting in the start queue */
-  queued: boolean;
-  /** spawned, not yet `ready` */
-  starting: boolean;
-  readyTimer?: NodeJS.Timeout;
+  /** waiting for a booted child */
+  waiting: boolean;
 }
 
 export class MonitorSupervisor {
   private readonly slots = new Map<string, Slot>();
+  private readonly children = new Set<Child>();
+  private readonly idle: Child[] = [];
+  private readonly waiting: Slot[] = [];
   private readonly drained = new Set<() => void>();
-  private readonly startQueue: Slot[] = [];
-  private startingCount = 0;
+  private booting = 0;
+  private nextChildId = 1;
+  private nextRequestId = 1;
+  private readonly bootFailures = new Backoff(BOOT_FAILURE_BACKOFF);
+  private spawnBlockedUntil = 0;
+  private refillTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
   constructor(private readonly options: MonitorSupervisorOptions) {}
+
+  /** Fills the warm pool (call once, at start). */
+  start(): void {
+    this.topUp();
+  }
 
   /** The container runs: make sure it has a monitor. */
   want(id: string, name: string): void {
@@ -73,14 +120,13 @@ export class MonitorSupervisor {
         startedAt: 0,
         stopping: false,
         crashes: new Backoff(this.options.backoff ?? CHILD_RESTART_BACKOFF),
-        queued: false,
-        starting: false,
+        waiting: false,
       };
       this.slots.set(id, slot);
     }
     slot.wanted = true;
     slot.name = name || slot.name;
-    if (!slot.child && !slot.restartTimer && !slot.queued) this.launch(slot);
+    if (!slot.child && !slot.restartTimer && !slot.waiting) this.enqueue(slot);
   }
 
   /** The container stopped or is gone: end its monitor (which removes its key). */
@@ -98,14 +144,30 @@ export class MonitorSupervisor {
   /** Passes one of the container's events to its monitor. */
   forward(event: ContainerEvent): void {
     const child = this.slots.get(event.id)?.child;
-    if (child?.connected)
-      child.send(dockerEventMessage(event), (error) => {
-        if (error)
-          this.options.log.debug(
-            { container: event.id, err: error.message },
-            'could not pass an event to a monitor',
-          );
-      });
+    if (child) this.send(child, { type: 'docker-event', event });
+  }
+
+  /**
+   * Asks the container's monitor to withdraw its record now and hold it back for `holdMs`
+   * (a restart is coming); resolves once etcd confirmed the delete, or false after `timeoutMs`
+   * (or when the container has no monitor).
+   */
+  async drain(id: string, holdMs: number, timeoutMs: number): Promise<boolean> {
+    const child = this.slots.get(id)?.child;
+    if (!child) return false;
+    const requestId = this.nextRequestId++;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = new Promise<boolean>((resolve) => {
+      child.answers.set(requestId, (message) =>
+        resolve(message.type === 'drained' && message.outcome === 'reached'),
+      );
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    this.send(child, { type: 'drain', requestId, holdMs });
+    const drained = await answered;
+    clearTimeout(timer);
+    child.answers.delete(requestId);
+    return drained;
   }
 
   /**
@@ -138,79 +200,209 @@ export class MonitorSupervisor {
     return [...this.slots.values()].filter((slot) => slot.child).map((slot) => slot.id);
   }
 
-  get childPids(): number[] {
-    return [...this.slots.values()].flatMap((slot) => (slot.child?.pid ? [slot.child.pid] : []));
+  /** The monitor of each container that has one: container id → pid. */
+  get monitorPids(): Map<string, number | undefined> {
+    const pids = new Map<string, number | undefined>();
+    for (const slot of this.slots.values()) if (slot.child) pids.set(slot.id, slot.child.process.pid);
+    return pids;
   }
 
-  /** Ends every monitor and resolves when all have exited. */
+  /** Booted children waiting for a container. */
+  get warmCount(): number {
+    return this.idle.length;
+  }
+
+  get childPids(): number[] {
+    return [...this.children].flatMap((child) => (child.process.pid ? [child.process.pid] : []));
+  }
+
+  /** Ends every monitor (and the warm ones) and resolves when all have exited. */
   async stopAll(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.refillTimer);
     for (const slot of [...this.slots.values()]) this.release(slot.id);
-    if (![...this.slots.values()].some((slot) => slot.child)) return;
+    for (const child of [...this.idle]) child.process.kill('SIGTERM');
+    for (const child of this.children) if (!child.slot && !child.booted) child.process.kill('SIGTERM');
+    if (this.children.size === 0) return;
     await new Promise<void>((resolve) => this.drained.add(resolve));
   }
 
-  private launch(slot: Slot) {
-    if (this.startingCount >= (this.options.maxStarting ?? MAX_STARTING)) {
-      if (!slot.queued) {
-        slot.queued = true;
-        this.startQueue.push(slot);
-      }
-      return;
-    }
-    this.spawnNow(slot);
+  private enqueue(slot: Slot) {
+    slot.waiting = true;
+    this.waiting.push(slot);
+    this.dispatch();
   }
 
-  private spawnNow(slot: Slot) {
-    const { log } = this.options;
-    let child: ChildProcess;
-    try {
-      child = this.options.spawn(slot.id, slot.name);
-    } catch (error) {
-      log.error(
-        { container: slot.name, id: slot.id, err: (error as Error).message },
-        'could not start a monitor',
-      );
-      this.scheduleRestart(slot);
+  private unqueue(slot: Slot) {
+    if (!slot.waiting) return;
+    slot.waiting = false;
+    this.waiting.splice(this.waiting.indexOf(slot), 1);
+  }
+
+  /** Hands booted children to waiting containers, then refills the pool. */
+  private dispatch() {
+    while (this.waiting.length > 0 && this.idle.length > 0) {
+      const slot = this.waiting.shift()!;
+      slot.waiting = false;
+      this.assign(this.idle.shift()!, slot);
+    }
+    this.topUp();
+  }
+
+  /** Boots children until the waiting containers and the warm pool are covered, bounded. */
+  private topUp() {
+    if (this.closing) return;
+    const wanted = this.waiting.length + (this.options.warm ?? DEFAULT_WARM);
+    const max = this.options.maxStarting ?? MAX_STARTING;
+    const waitMs = this.spawnBlockedUntil - Date.now();
+    if (waitMs > 0) {
+      this.refillTimer ??= setTimeout(() => {
+        this.refillTimer = undefined;
+        this.topUp();
+      }, waitMs);
       return;
     }
+    while (this.booting < max && this.booting + this.idle.length < wanted) {
+      if (!this.spawnChild()) break;
+    }
+  }
+
+  private spawnChild(): boolean {
+    const { log } = this.options;
+    let process: ChildProcess;
+    try {
+      process = this.options.spawn();
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'could not start a monitor');
+      this.bootFailed();
+      return false;
+    }
+    const child: Child = { id: this.nextChildId++, process, booted: false, answers: new Map() };
+    this.children.add(child);
+    this.booting += 1;
+    child.bootTimer = setTimeout(() => {
+      log.warning({ pid: process.pid }, 'monitor did not boot in time; killing it');
+      process.kill('SIGKILL');
+    }, this.options.bootTimeoutMs ?? 30_000);
+    process.on('message', (message: unknown) => this.onMessage(child, message));
+    // Every 'error' is handled (a second one must not crash the listener). A fork that failed
+    // (EAGAIN, EMFILE) emits no 'exit': count it as one, or the child would be waited for forever.
+    process.on('error', (error) => {
+      log.warning({ pid: process.pid, err: error.message }, 'monitor process error');
+      if (process.pid === undefined) this.exited(child, null, null);
+    });
+    process.once('exit', (code, signal) => this.exited(child, code, signal));
+    return true;
+  }
+
+  private onMessage(child: Child, message: unknown) {
+    if (!isMonitorMessage(message)) return;
+    if (message.type === 'booted') return this.booted(child, message.protocol);
+    if (message.type === 'drained') {
+      child.answers.get(message.requestId)?.(message);
+      return;
+    }
+    const slot = child.slot;
+    if (!slot) return;
+    if (message.type === 'ready') {
+      this.options.log.debug({ container: slot.name, id: slot.id, pid: child.process.pid }, 'monitor ready');
+      return;
+    }
+    this.options.onMessage?.(this.ownerOf(child, slot), message, (answer) => this.send(child, answer));
+  }
+
+  private booted(child: Child, protocol: number) {
+    if (child.booted) return;
+    child.booted = true;
+    this.booting -= 1;
+    clearTimeout(child.bootTimer);
+    if (protocol !== MONITOR_PROTOCOL_VERSION) {
+      this.options.log.error(
+        { pid: child.process.pid, protocol, expected: MONITOR_PROTOCOL_VERSION },
+        'a monitor speaks another protocol version: install the same version of @checker/listener and @checker/monitor',
+      );
+      child.process.kill('SIGKILL');
+      return;
+    }
+    this.bootFailures.reset();
+    if (this.closing) {
+      child.process.kill('SIGTERM');
+      return;
+    }
+    this.idle.push(child);
+    this.dispatch();
+  }
+
+  private assign(child: Child, slot: Slot) {
+    child.slot = slot;
     slot.child = child;
     slot.stopping = false;
     slot.startedAt = Date.now();
-    slot.starting = true;
-    this.startingCount += 1;
-    slot.readyTimer = setTimeout(() => this.started(slot), this.options.readyTimeoutMs ?? 10_000);
-    child.on('message', (message) => {
-      if ((message as { type?: unknown } | null)?.type === 'ready') this.started(slot);
+    this.send(child, { type: 'assign', container: slot.id, name: slot.name });
+    this.options.log.debug({ container: slot.name, id: slot.id, pid: child.process.pid }, 'monitor started');
+  }
+
+  private send(child: Child, message: ListenerMessage) {
+    if (!child.process.connected) return;
+    child.process.send(message, (error) => {
+      if (error)
+        this.options.log.debug(
+          { container: child.slot?.name, pid: child.process.pid, err: error.message },
+          'could not pass a message to a monitor',
+        );
     });
-    log.debug({ container: slot.name, id: slot.id, pid: child.pid }, 'monitor started');
-    child.once('error', (error) => {
-      log.warning({ container: slot.name, id: slot.id, err: error.message }, 'monitor process error');
-      // A fork that failed (EAGAIN, EMFILE) emits no 'exit': count it as one, or the slot
-      // would hold a child that never existed.
-      if (child.pid === undefined) this.exited(slot, child, null, null);
-    });
-    child.once('exit', (code, signal) => this.exited(slot, child, code, signal));
   }
 
   private terminate(slot: Slot) {
     const child = slot.child;
     if (!child || slot.stopping) return;
     slot.stopping = true;
-    child.kill('SIGTERM');
+    child.process.kill('SIGTERM');
     slot.killTimer = setTimeout(() => {
       this.options.log.warning(
-        { container: slot.name, id: slot.id, pid: child.pid },
+        { container: slot.name, id: slot.id, pid: child.process.pid },
         'monitor did not end after SIGTERM; killing it',
       );
-      child.kill('SIGKILL');
+      child.process.kill('SIGKILL');
     }, this.options.killAfterMs ?? 10_000);
   }
 
-  private exited(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
-    if (slot.child !== child) return;
+  private exited(child: Child, code: number | null, signal: NodeJS.Signals | null) {
+    if (!this.children.delete(child)) return;
+    clearTimeout(child.bootTimer);
+    for (const answer of child.answers.values()) answer({ type: 'drained', requestId: 0, outcome: 'closed' });
+    const idleAt = this.idle.indexOf(child);
+    if (idleAt >= 0) this.idle.splice(idleAt, 1);
+    if (!child.booted) {
+      this.booting -= 1;
+      if (!this.closing) {
+        const log = code === PROTOCOL_MISMATCH_EXIT ? this.options.log.error : this.options.log.warning;
+        log.call(
+          this.options.log,
+          { pid: child.process.pid, code, signal },
+          'a monitor exited before it booted',
+        );
+        this.bootFailed();
+      }
+    }
+    const slot = child.slot;
+    if (slot) this.slotExited(slot, child, code, signal);
+    if (this.children.size === 0) {
+      for (const resolve of this.drained) resolve();
+      this.drained.clear();
+    }
+    this.topUp();
+  }
+
+  /** Children that die before booting (a broken install) must not be re-forked in a loop. */
+  private bootFailed() {
+    this.spawnBlockedUntil = Date.now() + this.bootFailures.next();
+  }
+
+  private slotExited(slot: Slot, child: Child, code: number | null, signal: NodeJS.Signals | null) {
     const { log } = this.options;
-    this.started(slot);
+    this.options.onExit?.(this.ownerOf(child, slot), code, signal);
+    if (slot.child !== child) return;
     slot.child = undefined;
     clearTimeout(slot.killTimer);
     const wasStopping = slot.stopping;
@@ -221,7 +413,7 @@ export class MonitorSupervisor {
       this.forget(slot);
     } else if (wasStopping) {
       // Released and wanted again while the old child was ending (a quick restart).
-      this.launch(slot);
+      this.enqueue(slot);
     } else if (code === 0) {
       // A monitor ends by itself with 0 only when its container is removed.
       slot.wanted = false;
@@ -243,8 +435,8 @@ export class MonitorSupervisor {
       slot.restartTimer = undefined;
       if (!slot.wanted || this.closing) return this.forget(slot);
       const running = await this.options.isRunning(slot.id).catch(() => true);
-      if (!slot.wanted || this.closing || slot.child || slot.restartTimer) return;
-      if (running) this.launch(slot);
+      if (!slot.wanted || this.closing || slot.child || slot.restartTimer || slot.waiting) return;
+      if (running) this.enqueue(slot);
       else {
         slot.wanted = false;
         this.forget(slot);
@@ -252,31 +444,12 @@ export class MonitorSupervisor {
     }, delay);
   }
 
-  /** The child is up (or gone, or too slow to say): the next queued monitor may start. */
-  private started(slot: Slot) {
-    if (!slot.starting) return;
-    slot.starting = false;
-    clearTimeout(slot.readyTimer);
-    this.startingCount -= 1;
-    while (this.startingCount < (this.options.maxStarting ?? MAX_STARTING) && this.startQueue.length > 0) {
-      const next = this.startQueue.shift()!;
-      next.queued = false;
-      if (next.wanted && !this.closing && !next.child) this.spawnNow(next);
-    }
-  }
-
-  private unqueue(slot: Slot) {
-    if (!slot.queued) return;
-    slot.queued = false;
-    this.startQueue.splice(this.startQueue.indexOf(slot), 1);
+  private ownerOf(child: Child, slot: Slot): MonitorOwner {
+    return { id: child.id, container: slot.id, name: slot.name, pid: child.process.pid };
   }
 
   private forget(slot: Slot) {
-    if (slot.child || slot.restartTimer || slot.queued) return;
+    if (slot.child || slot.restartTimer || slot.waiting) return;
     if (this.slots.get(slot.id) === slot) this.slots.delete(slot.id);
-    if (![...this.slots.values()].some((s) => s.child)) {
-      for (const resolve of this.drained) resolve();
-      this.drained.clear();
-    }
   }
 }

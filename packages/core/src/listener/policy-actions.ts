@@ -4,12 +4,12 @@
 import type Dockerode from 'dockerode';
 import type { DockerClient } from '../docker/docker-client.js';
 import { isNotFound } from '../docker/docker-client.js';
+import { retryDockerCall } from '../docker/retry.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { type CleanupFacts, decideCleanup, type RestartPolicyName } from '../policy/cleanup.js';
 import { type HealthFacts, HealthRestartPolicy, type HealthStatus } from '../policy/health-restart.js';
 import { type PolicyLabels, parsePolicyLabels } from '../policy/labels.js';
-import { withRetries } from '../policy/retry.js';
 
 export interface PolicyActionsOptions {
   docker: DockerClient;
@@ -94,9 +94,13 @@ export class PolicyActions {
         'restarting unhealthy container',
       );
       const t = Math.ceil(decision.stopTimeoutMs / 1000);
-      await this.withRetries(`restart ${name}`, subject, () =>
-        this.options.docker.api.getContainer(id).restart({ t }),
-      );
+      const startedBefore = info.State?.StartedAt ?? '';
+      await this.withRetries(`restart ${name}`, subject, async (attempt) => {
+        // A retried restart first looks whether the last one took effect after all (its answer
+        // was lost): a container started since is restarted, and is not restarted twice.
+        if (attempt > 1 && (await this.startedSince(id, startedBefore))) return;
+        await this.options.docker.restartContainer(id, t);
+      });
     });
   }
 
@@ -116,9 +120,7 @@ export class PolicyActions {
         { container: name, id, action: 'remove', exitCode: info.State?.ExitCode, reason: decision.reason },
         'removing exited container',
       );
-      await this.withRetries(`remove ${name}`, subject, () =>
-        this.options.docker.api.getContainer(id).remove({ v: true }),
-      );
+      await this.withRetries(`remove ${name}`, subject, () => this.options.docker.removeContainer(id));
       this.forget(id);
     });
   }
@@ -206,20 +208,19 @@ export class PolicyActions {
     }
   }
 
-  /**
-   * Dockerode's errors are translated (DockerError, DockerUnreachable, ContainerNotFound), so a
-   * Docker 500 or a refused socket is logged as what it is, in one line, rather than as "a bug
-   * in checker" with a stack; the retry rules read the same status codes from either form.
-   */
-  private withRetries<T>(what: string, subject: Subject, call: () => Promise<T>): Promise<T> {
-    const { docker, log } = this.options;
-    const translated = () =>
-      call().catch((error: unknown) => {
-        throw docker.translate(error, subject.id);
-      });
-    return withRetries(translated, {
+  /** Whether the container was (re)started after `before` (inspect's StartedAt). */
+  private async startedSince(id: string, before: string): Promise<boolean> {
+    const now = await this.options.docker.inspectContainer(id);
+    return (now.State?.StartedAt ?? '') > before && Boolean(now.State?.Running);
+  }
+
+  /** The adapter's errors are typed already, so a failed call is logged as what it is. */
+  private withRetries<T>(what: string, subject: Subject, call: (attempt: number) => Promise<T>): Promise<T> {
+    const { log } = this.options;
+    return retryDockerCall(call, {
       retries: this.options.retries,
-      backoff: DOCKER_RETRY_BACKOFF,
+      initialMs: DOCKER_RETRY_BACKOFF.initialMs,
+      maxMs: DOCKER_RETRY_BACKOFF.maxMs,
       signal: this.stopping.signal,
       onRetry: (error, attempt, delayMs) =>
         log.warning(

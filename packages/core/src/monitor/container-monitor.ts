@@ -10,22 +10,20 @@
 import type Dockerode from 'dockerode';
 import { Backoff, sleep } from '../backoff.js';
 import type { ContainerEvent } from '../docker/container-event.js';
-import { containerIpOf } from '../docker/container-ip.js';
+import { isUnreachableNetwork, recordIpOf } from '../docker/container-ip.js';
 import { type DockerClient, isNotFound } from '../docker/docker-client.js';
+import { isStopping } from '../docker/signals.js';
 import { DockerError, DockerUnreachable, messageOf } from '../errors.js';
+import type { MonitorRecord, RecordOutcome } from '../etcd/record-outcome.js';
 import { checkHealth, type HealthResult } from '../health/check-health.js';
 import { checkPeriodOf } from '../health/container-env.js';
 import type { RunMode } from '../health/runner.js';
 import type { Logger } from '../log/logger.js';
 import { imageNameOf, isImageIdRef } from '../record/image-name.js';
-import { serviceKeyOf, servicePortsOf, serviceValueOf } from '../record/service-record.js';
 
-/** The etcd side, as the monitor sees it (LeasedRecord in production). */
-export interface MonitorRecord {
-  publish(value: string): Promise<unknown>;
-  withdraw(): Promise<unknown>;
-  close(timeoutMs?: number): Promise<unknown>;
-}
+export type { MonitorRecord } from '../etcd/record-outcome.js';
+
+import { serviceKeyOf, servicePortsOf, serviceValueOf } from '../record/service-record.js';
 
 export interface ContainerMonitorOptions {
   docker: DockerClient;
@@ -39,31 +37,14 @@ export interface ContainerMonitorOptions {
   etcdPrefix: string;
   hostIp: string;
   openRecord(key: string, ttlSeconds: number): MonitorRecord;
+  /** told each check's verdict (the listener's metrics) */
+  onChecked?(result: HealthResult): void;
 }
-
-/** Signals after which a container is on its way out; others (HUP, USR1, ...) ask it to reload. */
-const TERMINATING_SIGNALS = new Set([
-  '2',
-  '3',
-  '6',
-  '9',
-  '15',
-  'SIGINT',
-  'SIGQUIT',
-  'SIGABRT',
-  'SIGKILL',
-  'SIGTERM',
-  'INT',
-  'QUIT',
-  'ABRT',
-  'KILL',
-  'TERM',
-]);
 
 const isRetryable = (error: unknown): boolean =>
   error instanceof DockerUnreachable || (error instanceof DockerError && (error.statusCode ?? 500) >= 500);
 
-export type MonitorEnd = { reason: 'removed' | 'stopped'; exitStatus: 0 };
+export type MonitorEnd = { reason: 'removed' | 'stopped' | 'abandoned'; exitStatus: 0 };
 
 export class ContainerMonitor {
   private info!: Dockerode.ContainerInspectInfo;
@@ -80,6 +61,10 @@ export class ContainerMonitor {
   private recheck = false;
   private timer: NodeJS.Timeout | undefined;
   private healthy: boolean | undefined;
+  private noNetworkNoticed = false;
+  private readonly warned = new Set<string>();
+  /** set by `drain`: no publishing before this time, unless the container starts again */
+  private drainedUntil = 0;
   private dockerTrouble: string | undefined;
   private readonly dockerRetry = new Backoff({ initialMs: 500, maxMs: 30_000 });
   private readonly inFlight = new AbortController();
@@ -144,7 +129,14 @@ export class ContainerMonitor {
         void this.finish('removed');
         return;
       case 'kill':
-        if (!TERMINATING_SIGNALS.has(event.attributes.signal ?? '15')) {
+        // `docker stop` sends the container's own stop signal first (SIGQUIT for nginx,
+        // SIGWINCH for httpd): the record goes then, not a stop timeout later at `die`.
+        if (
+          !isStopping(
+            event.attributes.signal,
+            (this.info.Config as { StopSignal?: string } | undefined)?.StopSignal,
+          )
+        ) {
           this.checkSoon();
           return;
         }
@@ -157,6 +149,10 @@ export class ContainerMonitor {
         return;
       case 'start':
       case 'restart':
+        this.drainedUntil = 0;
+        this.generation += 1;
+        void this.checkNow();
+        return;
       case 'unpause':
       case 'health_status':
         this.generation += 1;
@@ -165,15 +161,45 @@ export class ContainerMonitor {
     }
   }
 
-  /** SIGTERM, SIGINT, or the listener gone: remove the record and end. */
+  /** SIGTERM or SIGINT: remove the record and end. */
   stop(): Promise<MonitorEnd> {
     return this.finish('stopped');
+  }
+
+  /**
+   * The listener is gone: end at once, leaving the record on its lease for the next listener's
+   * monitor to take over (or for etcd to expire). The check in flight is cut short.
+   */
+  abandon(): void {
+    if (this.ending) return;
+    clearTimeout(this.timer);
+    this.inFlight.abort();
+    this.generation += 1;
+    this.record?.release();
+    const end: MonitorEnd = { reason: 'abandoned', exitStatus: 0 };
+    this.ending = Promise.resolve(end);
+    this.resolveEnd(end);
+  }
+
+  /**
+   * The listener is about to restart the container: withdraw the record now, and publish
+   * nothing until the container starts again (or `holdMs` passed, should the restart fail).
+   * Resolves once etcd confirmed the delete.
+   */
+  drain(holdMs: number): Promise<RecordOutcome> {
+    if (this.ending || !this.record) return Promise.resolve('closed');
+    this.drainedUntil = Date.now() + holdMs;
+    this.generation += 1;
+    this.setHealthy(false, 'drained for a restart', '');
+    return this.record.withdraw();
   }
 
   private down(why: string) {
     this.generation += 1;
     this.setHealthy(false, why, '');
-    void this.record.withdraw();
+    // An event can arrive while `start` is still working out the key: there is no record yet,
+    // and the first check (after start) sees the container as it is then.
+    void this.record?.withdraw();
   }
 
   /** A signal that is not the container's end (HUP for a reload): look again shortly. A check
@@ -211,12 +237,18 @@ export class ContainerMonitor {
         mode: this.options.mode,
         timeoutMs: this.options.timeoutMs,
         signal: this.inFlight.signal,
+        onWarning: (message) => this.warnOnce(message),
       });
       this.dockerBack();
+      this.options.onChecked?.(result);
       if (generation === this.generation && !this.ending) this.apply(result);
     } catch (error) {
       if (this.ending) return;
-      if (isNotFound(error)) {
+      // Only this container's own 404 means it was removed (a sidecar's or an image's does not).
+      if (
+        isNotFound(error) &&
+        (error.container === this.info.Id || error.container === this.options.container)
+      ) {
         void this.finish('removed');
         return;
       }
@@ -235,7 +267,8 @@ export class ContainerMonitor {
   private apply(result: HealthResult) {
     this.info = result.inspected;
     // A running container without any check counts as healthy (SPEC §3).
-    const healthy = result.verdict === 'healthy' || result.verdict === 'no-check';
+    const healthy =
+      (result.verdict === 'healthy' || result.verdict === 'no-check') && Date.now() >= this.drainedUntil;
     this.options.log.debug(
       {
         verdict: result.verdict,
@@ -246,8 +279,23 @@ export class ContainerMonitor {
       'checked',
     );
     this.setHealthy(healthy, result.status, result.output);
-    if (healthy) void this.record.publish(this.valueOf(result.inspected));
+    if (healthy && isUnreachableNetwork(result.inspected)) {
+      if (!this.noNetworkNoticed)
+        this.options.log.notice(
+          { network: 'none' },
+          'healthy, but it runs with --network none: nobody can reach it, so it gets no service record',
+        );
+      this.noNetworkNoticed = true;
+      void this.record.withdraw();
+    } else if (healthy) void this.record.publish(this.valueOf(result.inspected));
     else void this.record.withdraw();
+  }
+
+  /** A warning about the container's own settings, said once per monitor. */
+  private warnOnce(message: string) {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.options.log.warning({ id: this.info.Id }, message);
   }
 
   private setHealthy(healthy: boolean, status: string, output: string) {
@@ -259,7 +307,7 @@ export class ContainerMonitor {
 
   private valueOf(info: Dockerode.ContainerInspectInfo): string {
     return serviceValueOf({
-      IP: containerIpOf(info),
+      IP: recordIpOf(info, this.options.hostIp),
       Name: info.Name,
       Ports: servicePortsOf(info, this.options.hostIp),
     });

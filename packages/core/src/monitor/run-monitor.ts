@@ -1,48 +1,34 @@
-// The monitor process, wired: Docker client, etcd client, the ContainerMonitor, its event
-// source and signals. Shared by the `monitor` CLI (flags parsed by oclif) and the lean child
-// entry the listener forks (settings handed over by the listener, no CLI layer to load).
+// The standalone monitor process, wired: Docker client, its own etcd client, the
+// ContainerMonitor, its own Docker event subscription, and signals. The `monitor` CLI runs it;
+// the listener's children run monitor-child.ts instead (no etcd client of their own).
 
 import { dockerControlFrom } from '../docker/connection.js';
-import type { ContainerEvent } from '../docker/container-event.js';
 import { DockerClient } from '../docker/docker-client.js';
 import { DockerEventStream } from '../docker/event-stream.js';
 import { ExitStatus, exitStatusOf, messageOf } from '../errors.js';
 import type { EtcdConnectionInput } from '../etcd/connection.js';
 import { openEtcd } from '../etcd/etcd-client.js';
+import { LeaseKeeper } from '../etcd/lease-keeper.js';
 import { LeasedRecord } from '../etcd/leased-record.js';
-import type { RunMode } from '../health/runner.js';
-import type { LogLevelName } from '../log/levels.js';
 import { createLogger } from '../log/logger.js';
 import { defaultHostIp } from '../record/host-ip.js';
 import { ContainerMonitor } from './container-monitor.js';
-import { isDockerEventMessage } from './ipc.js';
+import type { MonitorSettings } from './protocol.js';
 
-/** Everything a monitor process needs, as the flags give it. */
-export interface MonitorSettings {
+/** The standalone monitor's settings: a child's, plus its container and its own etcd client's. */
+export interface StandaloneMonitorSettings extends MonitorSettings {
   container: string;
-  control?: string;
-  mode: RunMode;
-  /** seconds */
-  timeout: number;
-  /** seconds; undefined: HEALTHCHECKPERIOD, else 30 */
-  period?: number;
-  loglevel: LogLevelName;
-  stdout: boolean;
-  syslog: boolean;
   etcdHost: string;
-  etcdPrefix: string;
   etcdCa?: string;
   etcdCert?: string;
   etcdKey?: string;
   etcdUser?: string;
   etcdPassword?: string;
-  hostIp?: string;
 }
 
-/** The environment variable through which the listener hands its children their settings. */
-export const MONITOR_SETTINGS_ENV = 'CHECKER_MONITOR_SETTINGS';
-
-export function etcdConnectionOf(settings: Omit<MonitorSettings, 'container'>): EtcdConnectionInput {
+export function etcdConnectionOf(
+  settings: Omit<StandaloneMonitorSettings, 'container'>,
+): EtcdConnectionInput {
   return {
     hosts: settings.etcdHost,
     ca: settings.etcdCa,
@@ -54,7 +40,7 @@ export function etcdConnectionOf(settings: Omit<MonitorSettings, 'container'>): 
 }
 
 /** Runs until the container is removed or a signal arrives; resolves with the exit status. */
-export async function runMonitor(settings: MonitorSettings): Promise<number> {
+export async function runMonitor(settings: StandaloneMonitorSettings): Promise<number> {
   const { log, close: closeLog } = createLogger({
     tool: 'monitor',
     level: settings.loglevel,
@@ -69,6 +55,7 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
     const docker = DockerClient.fromControl(dockerControlFrom(settings.control));
     const client = openEtcd(etcdConnectionOf(settings));
     etcd = client;
+    const leases = new LeaseKeeper(client);
     const monitor = new ContainerMonitor({
       docker,
       log,
@@ -78,7 +65,7 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
       periodSeconds: settings.period,
       etcdPrefix: settings.etcdPrefix,
       hostIp: settings.hostIp ?? defaultHostIp(),
-      openRecord: (key, ttlSeconds) => new LeasedRecord({ client, key, ttlSeconds, log }),
+      openRecord: (key, ttlSeconds) => new LeasedRecord({ client, leases, key, ttlSeconds, log }),
     });
     // Repeated signals are harmless (systemd signals the listener and its children together).
     const stop = () => {
@@ -87,31 +74,18 @@ export async function runMonitor(settings: MonitorSettings): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    const underListener = typeof process.send === 'function';
-    if (underListener) {
-      // The listener feeds this container's events and is this process's reason to live.
-      process.on('message', (message) => {
-        if (isDockerEventMessage(message)) monitor.handleEvent(message.event as ContainerEvent);
-      });
-      process.once('disconnect', stop);
-      // Gone already (before this handler existed): stop now rather than never.
-      if (!process.connected) stop();
-    }
-
     await monitor.start();
-    // Tells the listener this monitor is up, so it may start the next one.
-    if (underListener) process.send?.({ type: 'ready' });
-    if (!underListener) {
-      events = new DockerEventStream(docker, { containerId: monitor.containerId });
-      events.on('event', (event) => monitor.handleEvent(event));
-      events.on('disconnected', (error) =>
-        log.debug({ err: error.message }, 'Docker event stream broke; reconnecting'),
-      );
-      events.on('resync', () => monitor.check());
-      // A subscription that hangs (a daemon still starting accepts /events but does not answer)
-      // must not keep a SIGTERM waiting.
-      await Promise.race([events.start(), monitor.ended]);
-    }
+    // The monitor's own subscription, limited to its container. (Under the listener the
+    // listener's one stream feeds it instead: that is monitor-child.ts, never this.)
+    events = new DockerEventStream(docker, { containerId: monitor.containerId });
+    events.on('event', (event) => monitor.handleEvent(event));
+    events.on('disconnected', (error) =>
+      log.debug({ err: error.message }, 'Docker event stream broke; reconnecting'),
+    );
+    events.on('resync', () => monitor.check());
+    // A subscription that hangs (a daemon still starting accepts /events but does not answer)
+    // must not keep a SIGTERM waiting.
+    await Promise.race([events.start(), monitor.ended]);
     monitor.check();
     return (await monitor.ended).exitStatus;
   } catch (error) {

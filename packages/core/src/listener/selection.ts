@@ -3,7 +3,7 @@
 // container's name, labels and id, and its own id (see own-container-id.ts).
 
 // SIDECAR_LABEL is set by `check --mode sidecar` on its throw-away containers (SPEC §2).
-import { SIDECAR_LABEL } from '../health/sidecar-runner.js';
+import { SIDECAR_LABEL } from '../health/sidecar-labels.js';
 
 /** Docker's short id length; a shorter prefix could name several containers. */
 const MIN_ID_PREFIX = 12;

@@ -1,0 +1,25 @@
+// The labels on check sidecars (SPEC §2): every tool ignores containers with `checker.sidecar=1`,
+// and the listener's sweep reads the others to tell an orphaned sidecar from a live one.
+
+export const SIDECAR_LABEL = 'checker.sidecar';
+/** the full id of the container the sidecar checks */
+export const SIDECAR_TARGET_LABEL = 'checker.target';
+/** how long the sidecar's command may run, ms: a one-shot sidecar older than that is orphaned */
+export const SIDECAR_TIMEOUT_LABEL = 'checker.timeout-ms';
+/** `oneshot` (one check, then removed) or `idle` (a monitor's long-lived sidecar) */
+export const SIDECAR_KIND_LABEL = 'checker.sidecar.kind';
+
+export type SidecarKind = 'oneshot' | 'idle';
+
+export function sidecarLabels(
+  targetId: string,
+  timeoutMs: number,
+  kind: SidecarKind,
+): Record<string, string> {
+  return {
+    [SIDECAR_LABEL]: '1',
+    [SIDECAR_TARGET_LABEL]: targetId,
+    [SIDECAR_TIMEOUT_LABEL]: String(Math.round(timeoutMs)),
+    [SIDECAR_KIND_LABEL]: kind,
+  };
+}
