@@ -1,5 +1,5 @@
-// The tools' logger: pino JSON lines with our six levels, to stdout and/or syslog, with the
-// tool (and container, where there is one) in every line.
+// The tools' logger: pino JSON lines with our six levels, to stdout and/or syslog (stderr
+// while syslog cannot be used), with the tool (and container, where there is one) in every line.
 import { pino } from 'pino';
 import { type LogLevelName, PINO_LEVELS, type PinoLevel, pinoLevelOf } from './levels.js';
 import { SyslogStream } from './syslog-stream.js';
@@ -22,7 +22,7 @@ export interface LoggerOptions {
 
 export interface ToolLogger {
   log: Logger;
-  /** flush and close the syslog socket; call before exiting */
+  /** close the syslog socket, whose handle keeps the process alive; call before exiting */
   close(): void;
 }
 
@@ -31,7 +31,15 @@ export function createLogger(options: LoggerOptions): ToolLogger {
   let syslog: SyslogStream | undefined;
   if (options.stdout) streams.push({ level: 'debug', stream: options.destination ?? pino.destination(1) });
   if (options.syslog) {
-    syslog = new SyslogStream({ tag: options.tool, path: options.syslogPath });
+    // While syslog cannot be used its lines go to stderr, unless every line is written to
+    // stdout (or --json's stderr) already: the same line twice would only be noise.
+    const elsewhere = options.destination === process.stderr ? 'stderr' : 'stdout';
+    syslog = new SyslogStream({
+      tag: options.tool,
+      path: options.syslogPath,
+      fallback: options.stdout ? null : process.stderr,
+      fallbackName: options.stdout ? elsewhere : 'stderr',
+    });
     streams.push({ level: 'debug', stream: syslog });
   }
   let level = pinoLevelOf(options.level);
