@@ -1,14 +1,15 @@
 // Syslog (SPEC §5): log lines go to the local syslog socket as RFC 3164 datagrams (facility
 // daemon, the severity of the level, `tool[pid]:` tag, the pino JSON line); a socket that is
-// missing or not a socket is said once on stderr and the tool goes on with its verdict.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+// missing or not a socket is said once on stderr, its lines go to stderr (unless already on
+// stdout), and the tool goes on with its verdict. test/log/ has the long-running faults.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../packages/core/src/log/logger.js';
+import { startRsyslogd, stopAllRsyslogd } from '../log/rsyslogd.js';
 import { killSpawnedTools, spawnTool } from '../support/cli.js';
 import { waitFor } from '../support/images.js';
 import { check, expectStatus, Made } from './fixtures.js';
@@ -22,8 +23,6 @@ const unixDgram = createRequire(import.meta.url)('unix-dgram') as {
   createSocket(type: 'unix_dgram', onMessage: (message: Buffer) => void): DgramSocket;
 };
 
-const SETUP = 'run `bash scripts/setup-host.sh` (as root): it installs rsyslog';
-
 const made = new Made();
 let dir: string;
 let target: string;
@@ -35,6 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await killSpawnedTools();
+  await stopAllRsyslogd();
   await made.cleanup();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -58,54 +58,6 @@ const SEVERITY_OF_LEVEL: Record<string, string> = {
   ERROR: 'err',
   CRITICAL: 'crit',
 };
-
-/**
- * rsyslogd run in the foreground on a socket in `home`, writing `facility.severity tag msg`
- * lines to `home/out.log`. Fails with the setup command when rsyslog is not installed.
- */
-async function startRsyslogd(home: string) {
-  await mkdir(home, { recursive: true });
-  const socket = join(home, 'log');
-  const output = join(home, 'out.log');
-  const conf = join(home, 'rsyslog.conf');
-  await writeFile(
-    conf,
-    [
-      `global(workDirectory="${home}")`,
-      'module(load="imuxsock" SysSock.Use="off")',
-      `input(type="imuxsock" Socket="${socket}")`,
-      'template(name="checker" type="string" string="%syslogfacility-text%.%syslogseverity-text% %syslogtag%%msg%\\n")',
-      `*.* action(type="omfile" file="${output}" template="checker")`,
-      '',
-    ].join('\n'),
-  );
-  const daemon = spawn('rsyslogd', ['-n', '-f', conf, '-i', join(home, 'rsyslogd.pid')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  daemon.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const failed = new Promise<never>((_, reject) => {
-    daemon.on('error', (e) => reject(new Error(`cannot start rsyslogd (${e.message}): ${SETUP}`)));
-    daemon.on('exit', (code) => reject(new Error(`rsyslogd exited with ${code}: ${stderr.trim()}`)));
-  });
-  failed.catch(() => {});
-  await Promise.race([
-    failed,
-    waitFor(() => existsSync(socket), { timeoutMs: 10_000, what: `rsyslogd's socket ${socket}` }),
-  ]);
-  return {
-    socket,
-    output,
-    stop: async () => {
-      if (daemon.exitCode !== null || daemon.signalCode !== null) return;
-      const exited = new Promise((resolve) => daemon.once('exit', resolve));
-      daemon.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 describe('the logger to a syslog socket', () => {
   it('sends each line as one datagram: <PRI> of facility daemon, timestamp, check[pid]: and the JSON line', async () => {
@@ -147,7 +99,7 @@ describe('the logger to a syslog socket', () => {
     }
   });
 
-  it('says once on stderr that a missing socket is not reachable, and logging goes on', () => {
+  it('says once on stderr that a missing socket is not reachable, and writes its lines there instead', () => {
     const missing = join(dir, 'no-such-dir', 'log.sock');
     const writes: string[] = [];
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
@@ -167,8 +119,42 @@ describe('the logger to a syslog socket', () => {
     } finally {
       spy.mockRestore();
     }
-    expect(writes).toHaveLength(1);
-    expect(writes[0]).toContain(`syslog is not reachable at ${missing}`);
+    expect(writes[0]).toBe(
+      `check: syslog is not reachable at ${missing} (connect ENOENT); log lines go to stderr until it answers\n`,
+    );
+    expect(writes.slice(1).map((line) => JSON.parse(line))).toEqual(
+      [0, 1, 2, 3, 4].map((n) => expect.objectContaining({ level: 'INFO', tool: 'check', n, msg: 'line' })),
+    );
+  });
+
+  it('with --stdout on as well, a missing socket is said once and no line is written twice', () => {
+    const missing = join(dir, 'no-such-dir', 'log.sock');
+    const writes: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    const out = new PassThrough();
+    const lines: string[] = [];
+    out.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
+    try {
+      const { log, close } = createLogger({
+        tool: 'check',
+        level: 'DEBUG',
+        stdout: true,
+        destination: out,
+        syslog: true,
+        syslogPath: missing,
+      });
+      for (let n = 0; n < 3; n++) log.info({ n }, 'line');
+      close();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(writes).toEqual([
+      `check: syslog is not reachable at ${missing} (connect ENOENT); log lines go to stdout only until it answers\n`,
+    ]);
+    expect(lines).toHaveLength(3);
   });
 });
 
@@ -234,7 +220,10 @@ describe.concurrent('check --syslog, end to end', () => {
     expectStatus(result, 0);
     const stderr = result.stderr.trimEnd().split('\n');
     expect(stderr).toHaveLength(1);
-    expect(stderr[0]).toMatch(/^check: syslog is not reachable at \/dev\/log \(.+\); going on without it$/);
+    // check logs to stdout by default: the notice is all that stderr gets.
+    expect(stderr[0]).toMatch(
+      /^check: syslog is not reachable at \/dev\/log \(connect E[A-Z]+\); log lines go to stdout only until it answers$/,
+    );
     expect(result.stdout).toMatch(/: healthy \(env: exit 0/);
   });
 });
