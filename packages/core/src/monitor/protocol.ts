@@ -119,14 +119,15 @@ export function isMonitorMessage(message: unknown): message is MonitorMessage {
  * A host runs a monitor per container, so each one's memory counts. A monitor runs a little
  * JavaScript every period: V8's optimising tiers (lite mode), its helper threads (each with
  * its own malloc arena) and a 16 MB young generation buy it nothing, and nothing in it uses
- * WebAssembly (lite mode would warn about it on every start).
+ * WebAssembly. (Node 20 and 22 warn about WebAssembly in lite mode on every start unless it is
+ * switched off; Node 24 no longer warns, and refuses `--no-expose-wasm`.)
  */
 export const MONITOR_EXEC_ARGV = [
   '--max-semi-space-size=1',
   '--max-old-space-size=64',
   '--single-threaded',
   '--lite-mode',
-  '--no-expose-wasm',
+  ...(Number(process.versions.node.split('.')[0]) < 24 ? ['--no-expose-wasm'] : []),
 ];
 
 /** The options of `fork(childEntry, [], …)` for a monitor child. */
