@@ -1,30 +1,54 @@
 #!/usr/bin/env bash
-# Runs the listener on this host in one line, for trying checker out:
+# Runs the listener on this host in one command, for trying checker out (as root):
 #   bash scripts/run-listener.sh [listener flags...]
-# It builds the tools if needed, uses the local Docker, and uses the etcd at
-# ${MON_ETCD_HOST:-127.0.0.1:2379}; when none answers there it starts one from the `etcd`
-# binary with its data in /var/lib/checker-etcd (log: /var/log/checker-etcd.log).
+# On a fresh Debian machine it brings up what is missing first (scripts/lib/host.sh, the same
+# pieces as setup-host.sh): a Docker engine when none answers, and an etcd when none answers at
+# ${MON_ETCD_HOST:-127.0.0.1:2379} (a local one is started: data /var/lib/checker-etcd, log
+# /var/log/checker-etcd.log, pid /var/run/checker-etcd.pid; both keep running after the listener).
+# It builds the tools when they are not built, prints where to look, then runs the listener in
+# the foreground with its log on stdout and, when this listener has --metrics, its HTTP
+# endpoints on ${MON_METRICS:-127.0.0.1:9464}. Ctrl-C stops it (its monitors withdraw their records).
+# It uses the `node` first on PATH: PATH=/opt/checker-node/24/bin:$PATH picks setup-host's Node 24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CHECKER_LOG_TAG=run-listener
+# shellcheck source=lib/host.sh
+. scripts/lib/host.sh
 
 ETCD_HOST=${MON_ETCD_HOST:-127.0.0.1:2379}
-[ -f packages/listener/dist/index.js ] || { npm ci && npm run build; }
+PREFIX=${MON_ETCD_PREFIX:-/SERVICE}
+METRICS=${MON_METRICS:-127.0.0.1:9464}
 
-etcd_up() { ETCDCTL_API=3 timeout 3 etcdctl --endpoints "$ETCD_HOST" endpoint health >/dev/null 2>&1; }
-if ! etcd_up; then
-  case "$ETCD_HOST" in
-    127.0.0.1:*|localhost:*) ;;
-    *) echo "run-listener: no etcd answers at $ETCD_HOST (and it is not local, so none is started)" >&2; exit 1 ;;
-  esac
-  port=${ETCD_HOST##*:}
-  echo "run-listener: starting etcd on 127.0.0.1:$port (data /var/lib/checker-etcd)" >&2
-  mkdir -p /var/lib/checker-etcd
-  nohup etcd --name checker --data-dir /var/lib/checker-etcd \
-    --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
-    --listen-peer-urls "http://127.0.0.1:$((port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
-    --initial-cluster "checker=http://127.0.0.1:$((port + 1))" >/var/log/checker-etcd.log 2>&1 &
-  for _ in $(seq 1 50); do etcd_up && break; sleep 0.2; done
-  etcd_up || { echo "run-listener: etcd did not start; see /var/log/checker-etcd.log" >&2; exit 1; }
+checker_ensure_docker
+checker_ensure_etcd "$ETCD_HOST"
+
+command -v node >/dev/null || checker_die "no node on PATH: bash scripts/setup-host.sh installs Node 24 in /opt/checker-node/24"
+major=$(node -p 'process.versions.node.split(".")[0]')
+if ((major < 22)); then
+  checker_log "warning: Node $(node --version) is out of support; Node 24: PATH=/opt/checker-node/24/bin:\$PATH bash $0"
+fi
+if [ ! -f packages/listener/dist/index.js ]; then
+  checker_log "building the tools (npm ci, npm run build)"
+  # node-gyp builds the optional syslog addon against the running node's own headers.
+  headers=$(checker_node_headers node)
+  [ -n "$headers" ] && export npm_config_nodedir=$headers
+  npm ci --no-audit --no-fund
+  npm run build
 fi
 
-exec node packages/listener/bin/run.js --etcd-host "$ETCD_HOST" --stdout "$@"
+listener=(node packages/listener/bin/run.js)
+args=(--etcd-host "$ETCD_HOST" --stdout)
+# --metrics (/metrics, /status, /healthz) where this listener has it, unless given already.
+metrics=
+if "${listener[@]}" --help 2>/dev/null | grep -q -- '--metrics' && [[ " $* " != *" --metrics"* ]]; then
+  args+=(--metrics "$METRICS")
+  metrics=$METRICS
+fi
+
+checker_log "records:  ETCDCTL_API=3 etcdctl --endpoints $ETCD_HOST get --prefix $PREFIX"
+checker_log "watch:    ETCDCTL_API=3 etcdctl --endpoints $ETCD_HOST watch --prefix $PREFIX"
+if [ -n "$metrics" ]; then
+  checker_log "status:   curl http://$metrics/status    (and /metrics, /healthz)"
+fi
+checker_log "starting the listener (node $(node --version)); Ctrl-C stops it"
+exec "${listener[@]}" "${args[@]}" "$@"

@@ -54,7 +54,8 @@ checker_ensure_docker() {
     rm -f "$pidfile"
   fi
   checker_log "starting dockerd (log: /var/log/dockerd.log)"
-  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  # In a session of its own: a Ctrl-C meant for the caller (run-listener.sh) must not reach it.
+  setsid nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &
   local _
   for _ in $(seq 1 60); do checker_docker_up && break; sleep 0.5; done
   if ! checker_docker_up; then
@@ -83,10 +84,11 @@ checker_ensure_etcd() {
   port=${endpoint##*:}
   checker_log "starting etcd on 127.0.0.1:$port (data /var/lib/checker-etcd, log /var/log/checker-etcd.log)"
   mkdir -p /var/lib/checker-etcd
-  nohup etcd --name checker --data-dir /var/lib/checker-etcd \
+  # In a session of its own: a Ctrl-C meant for the caller (run-listener.sh) must not reach it.
+  setsid nohup etcd --name checker --data-dir /var/lib/checker-etcd \
     --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
     --listen-peer-urls "http://127.0.0.1:$((port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
-    --initial-cluster "checker=http://127.0.0.1:$((port + 1))" >/var/log/checker-etcd.log 2>&1 &
+    --initial-cluster "checker=http://127.0.0.1:$((port + 1))" >>/var/log/checker-etcd.log 2>&1 </dev/null &
   echo $! >/var/run/checker-etcd.pid
   for _ in $(seq 1 50); do checker_etcd_up "$endpoint" && break; sleep 0.2; done
   checker_etcd_up "$endpoint" || checker_die "etcd did not start; see /var/log/checker-etcd.log"
