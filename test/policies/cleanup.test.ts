@@ -41,7 +41,12 @@ let listening: LogLine | undefined;
 /** The listener's DEBUG lines saying why it kept this container (not those about its monitor). */
 const keptLines = (container: string) =>
   listener!.lines.filter(
-    (l) => l.tool === 'listener' && l.level === 'DEBUG' && l.id === id[container] && !/^monitor /.test(l.msg),
+    (l) =>
+      l.tool === 'listener' &&
+      l.level === 'DEBUG' &&
+      l.id === id[container] &&
+      l['key'] === undefined &&
+      !/^(monitor |record drained)/.test(l.msg),
   );
 
 /** The container is still there after the listener looked at it on its die event and two more sweeps. */

@@ -15,7 +15,7 @@ import {
 } from '../health/sidecar-labels.js';
 import type { Logger } from '../log/logger.js';
 import type { MonitorSupervisor } from './monitor-supervisor.js';
-import { PolicyActions } from './policy-actions.js';
+import { PolicyActions, type PolicyActionsOptions } from './policy-actions.js';
 import { isIgnored } from './selection.js';
 
 /** How long past its timeout a one-shot check sidecar may stay before the sweep counts it as orphaned. */
@@ -29,6 +29,8 @@ export interface ListenerOptions {
   intervalMs: number;
   retries: number;
   ownContainerId?: string;
+  /** told of every policy action (metrics, notifications) */
+  onPolicyAction?: PolicyActionsOptions['onAction'];
   /** one-shot check sidecars this long past their timeout are removed by the sweep; default ORPHAN_SIDECAR_AFTER_MS */
   orphanSidecarAfterMs?: number;
 }
@@ -46,7 +48,13 @@ export class Listener {
 
   constructor(private readonly options: ListenerOptions) {
     this.events = new DockerEventStream(options.docker);
-    this.policies = new PolicyActions({ docker: options.docker, log: options.log, retries: options.retries });
+    this.policies = new PolicyActions({
+      docker: options.docker,
+      log: options.log,
+      retries: options.retries,
+      drain: (id, holdMs, timeoutMs) => options.supervisor.drain(id, holdMs, timeoutMs),
+      onAction: options.onPolicyAction,
+    });
   }
 
   /** Subscribes first, then sweeps, so nothing that happens in between is lost. */
@@ -98,7 +106,11 @@ export class Listener {
   private onEvent(event: ContainerEvent) {
     if (this.stopped) return;
     // Event attributes carry the container's labels and name.
-    if (this.ignored(event.id, event.name, event.attributes)) return;
+    const selected = !this.ignored(event.id, event.name, event.attributes);
+    // The policies see every container's lifecycle but act only on selected ones (a network
+    // dependent's container may be outside --prefix). Our own sidecars are nobody's business.
+    if (event.attributes[SIDECAR_LABEL] !== '1') this.policies.handleEvent(event, selected);
+    if (!selected) return;
     const { supervisor } = this.options;
     this.eventAt.set(event.id, Date.now());
     switch (event.action) {
@@ -111,17 +123,9 @@ export class Listener {
       case 'die':
         supervisor.forward(event);
         supervisor.release(event.id);
-        if (PolicyActions.observed(event.attributes)) void this.policies.cleanup(event.id);
         return;
       case 'destroy':
         supervisor.release(event.id);
-        this.policies.forget(event.id);
-        return;
-      case 'health_status':
-        supervisor.forward(event);
-        if (!PolicyActions.observed(event.attributes)) return;
-        if (event.detail === 'unhealthy') void this.policies.heal(event.id);
-        if (event.detail === 'healthy') this.policies.sawHealthy(event.id);
         return;
       default:
         supervisor.forward(event);
@@ -158,17 +162,13 @@ export class Listener {
     if (this.stopped) return;
     void this.removeOrphanSidecars(containers);
     const running = new Map<string, string>();
+    const nameOf = (c: Dockerode.ContainerInfo) => c.Names?.[0]?.replace(/^\//, '') ?? '';
+    const selected = (c: Dockerode.ContainerInfo) => !this.ignored(c.Id, nameOf(c), c.Labels);
     for (const c of containers) {
-      const name = c.Names?.[0]?.replace(/^\//, '') ?? '';
-      if (this.ignored(c.Id, name, c.Labels)) continue;
       // A paused container keeps its monitor (which has withdrawn its key): unpause is a check.
-      if (c.State === 'running' || c.State === 'paused') running.set(c.Id, name);
-      if (!PolicyActions.observed(c.Labels)) continue;
-      if (c.State === 'running' && /\(unhealthy\)/.test(c.Status ?? '')) void this.policies.heal(c.Id);
-      if (c.State === 'running' && /\(healthy\)/.test(c.Status ?? '')) this.policies.sawHealthy(c.Id);
-      if (c.State === 'exited') void this.policies.cleanup(c.Id);
+      if (selected(c) && (c.State === 'running' || c.State === 'paused')) running.set(c.Id, nameOf(c));
     }
-    this.policies.retainOnly(containers.map((c) => c.Id));
+    this.policies.sweep(containers, selected);
     // Events that arrived while the list was being made are newer than it: they stand.
     const fresh = new Set<string>();
     for (const [id, at] of this.eventAt) {
