@@ -643,8 +643,8 @@ export async function startListener({ etcd, prefix, args = [] }) {
       '--no-syslog',
       '--prefix',
       prefix,
-      '--mode',
-      'exec',
+      // exec unless the bench asks for another mode
+      ...(args.includes('--mode') ? [] : ['--mode', 'exec']),
       '--interval',
       '10000',
       ...args,

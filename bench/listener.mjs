@@ -1,26 +1,25 @@
-// bench:listener — the listener with N = 1, 20, 100 containers (a fresh listener and name
-// prefix per N, --mode exec, containers with HEALTHCHECK=true):
-//   1. start the N containers at once (parallel API calls): per container, `start` event →
-//      key put (etcd watch);
-//   2. memory once every key is there: the listener's PSS and each monitor child's PSS;
-//   3. remove them all at once (parallel `rm -f`): per container, `die` (and `kill`) event →
-//      key delete;
-//   4. settle (wait while the number of monitors still falls, at most BENCH_SETTLE_MS, 60 s:
-//      a loaded host makes them slow, not leaked), then count leaked keys (keys of removed
-//      containers still in etcd) and leaked monitor processes (children of the listener still
-//      alive); after the listener's SIGTERM, monitors of these containers still alive anywhere
-//      are orphans.
-// Knobs: BENCH_SIZES (1,20,100), BENCH_HEALTHCHECK (true; empty for none), BENCH_SETTLE_MS.
-// And where start → key time goes, from the DEBUG log lines (the monitors' stdout is the
-// listener's): event → fork ("monitor started"), fork → first monitor line ("monitoring":
-// node start, imports, inspect), → "checked" (first check), → "etcd lease granted",
-// → "service record registered in etcd" (the put), → the watch's arrival here.
-// Targets: zero leaked keys; die → key gone < 50 ms median at N = 100; monitor PSS < 20 MB.
+// bench:listener — what the listener and its monitors cost, as an operator runs them
+// (--mode exec by default, containers with HEALTHCHECK=true, the default --warm 2):
+//   1. N = 1 on an idle host: one container at a time (BENCH_TRIALS of them): `start` event →
+//      key put (etcd watch), and `rm -f`: `die` (and `kill`) → key delete.
+//   2. The same with 25 containers already running and registered.
+//   3. A burst of 30 started at once on that host: start → key, median / max.
+//   4. The listener SIGKILLed: time until every child is gone; then a new listener: DELETEs of
+//      the running containers' keys an etcd watch sees over more than a TTL (should be 0).
+//   5. N = 20 and N = 100 started at once on an idle host: start → key (median, p90, p99, max),
+//      etcd connections of the listener and its children, PSS per monitor (median, max) and in
+//      all, then all removed at once: die → key gone, leaked keys and monitors.
+//   6. Where one monitor child's boot goes, package by package (bench/boot-profile.mjs).
+// Knobs: BENCH_SIZES (20,100), BENCH_TRIALS (10), BENCH_MODE (exec), BENCH_HEALTHCHECK (true).
+// Targets (issue 8): 1 etcd connection; monitor PSS median ≤ 11 MB at N = 100 (≤ 14 at 20);
+// start → key ≤ 100 ms median on a host running 25 (exec); burst of 30 ≤ 3 s median, ≤ 6 s max;
+// N = 100 burst median ≤ 6 s; SIGKILL → children gone ≤ 1 s; 0 records deleted by a restart.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { bootProfile } from './boot-profile.mjs';
 import {
   BENCH_LABEL_KEY,
-  childPids,
   dockerApi,
   dockerEvents,
   ensureImage,
@@ -44,11 +43,14 @@ import {
 } from './lib.mjs';
 
 const execFileP = promisify(execFile);
-
-const SIZES = (process.env.BENCH_SIZES ?? '1,20,100').split(',').map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? '20,100').split(',').map(Number);
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 10);
+const MODE = process.env.BENCH_MODE ?? 'exec';
 const HEALTHCHECK = process.env.BENCH_HEALTHCHECK ?? 'true';
-/** How long after the removal the monitors may take to end before the rest count as leaked. */
-const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 60_000);
+/** The background containers check every 10 s: TTL 21 s, so the restart test outlasts a TTL. */
+const BACKGROUND_PERIOD = 10;
+const fmt1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');
+const cols = (s) => [fmt1(s.median), fmt1(s.p90), fmt1(s.p99), fmt1(s.max)];
 
 await runBench('bench:listener', async () => {
   const image = await ensureImage();
@@ -57,162 +59,219 @@ await runBench('bench:listener', async () => {
   const events = await dockerEvents();
   const api = dockerApi();
   const ctx = { image, etcd, watch, events, api };
-  const results = [];
+  console.log(
+    `bench:listener on Node ${process.versions.node}, --mode ${MODE}, HEALTHCHECK=${HEALTHCHECK || '(none)'}`,
+  );
+
+  // 1–4 on one listener.
+  const prefix = uniquePrefix('one');
+  let listener = await start(ctx, prefix);
+  await sleep(1000); // its warm monitors boot
+  console.log('bench:listener: N = 1 on an idle host');
+  const idle = await singles(ctx, listener, prefix, 'idle');
+  console.log('bench:listener: 25 running');
+  const background = await createMany(ctx, prefix, 'bg', 25, [`HEALTHCHECKPERIOD=${BACKGROUND_PERIOD}`]);
+  const bgUp = await startAll(ctx, background);
+  await sleep(2000);
+  console.log('bench:listener: N = 1 on a host running 25');
+  const busy = await singles(ctx, listener, prefix, 'busy');
+  console.log('bench:listener: a burst of 30 on a host running 25');
+  const burst = await createMany(ctx, prefix, 'burst', 30);
+  const burstUp = await startAll(ctx, burst);
+  await removeAll(ctx, burst);
+  const connections25 = await etcdConnections(etcd, listener.pid);
+
+  console.log('bench:listener: SIGKILL, and a new listener');
+  const restart = await killAndRestart(ctx, listener, prefix, background);
+  listener = restart.listener;
+  await removeAll(ctx, background);
+  await listener.stop();
+
+  // 5: bursts on idle hosts, a fresh listener each.
+  const sizes = [];
   for (const n of SIZES) {
-    console.log(`bench:listener: N = ${n}`);
-    results.push(await runSize(n, ctx));
+    console.log(`bench:listener: N = ${n} at once`);
+    sizes.push(await burstOf(ctx, n));
   }
 
+  console.log('bench:listener: one child boot, profiled');
+  const profile = await bootProfile();
+
   printTable(
-    `listener, --mode exec, N containers started / removed at once; latencies in ms, memory in MB PSS (${new Date().toISOString()})`,
+    `start → key, one container at a time (${TRIALS} trials each), and bursts; ms (${new Date().toISOString()})`,
+    ['host', 'n', 'median', 'p90', 'p99', 'max', 'keys'],
+    [
+      ['idle, N = 1', '1', ...cols(idle.up), `${idle.up.n}/${TRIALS}`],
+      ['running 25, N = 1', '1', ...cols(busy.up), `${busy.up.n}/${TRIALS}`],
+      ['running 25, burst', '30', ...cols(burstUp), `${burstUp.n}/30`],
+      ...sizes.map((s) => ['idle, burst', String(s.n), ...cols(s.up), `${s.up.n}/${s.n}`]),
+      ['(the 25 themselves)', '25', ...cols(bgUp), `${bgUp.n}/25`],
+    ],
+  );
+  printTable(
+    'removal: key gone after the event (ms; negative: gone before that event arrived here)',
+    ['host', 'n', 'kill→gone med', 'die→gone med', 'die→gone p99', 'leaked keys'],
+    [
+      [
+        'idle, N = 1',
+        '1',
+        fmt1(idle.down.kill.median),
+        fmt1(idle.down.die.median),
+        fmt1(idle.down.die.p99),
+        String(idle.leaked),
+      ],
+      [
+        'running 25, N = 1',
+        '1',
+        fmt1(busy.down.kill.median),
+        fmt1(busy.down.die.median),
+        fmt1(busy.down.die.p99),
+        String(busy.leaked),
+      ],
+      ...sizes.map((s) => [
+        'idle, burst',
+        String(s.n),
+        fmt1(s.down.kill.median),
+        fmt1(s.down.die.median),
+        fmt1(s.down.die.p99),
+        String(s.leaked),
+      ]),
+    ],
+  );
+  printTable(
+    'memory and connections, once every monitor is idle',
     [
       'N',
-      'start→key med',
-      'p99',
-      'keys up',
-      'listener PSS',
       'monitors',
+      'warm',
       'monitor PSS med',
       'max',
-      'total PSS',
-      'die→key gone med',
-      'p99',
-      'leaked keys',
-      'monitors gone after',
-      'leaked monitors',
-      'orphans',
+      'total PSS (monitors)',
+      'listener PSS',
+      'etcd connections',
+      'of which children',
     ],
-    results.map((r) => [
-      String(r.n),
-      r.up.median,
-      r.up.p99,
-      `${r.up.n}/${r.n}`,
-      fmtMb(r.mem.listener),
-      String(r.mem.monitors.length),
-      fmtMb(median(r.mem.monitors)),
-      fmtMb(Math.max(...r.mem.monitors)),
-      fmtMb(r.mem.total),
-      r.down.die.median,
-      r.down.die.p99,
-      String(r.leakedKeys),
-      Number.isNaN(r.monitorsGoneMs) ? '–' : `${(r.monitorsGoneMs / 1000).toFixed(1)} s`,
-      String(r.leakedMonitors),
-      String(r.orphans),
+    sizes.map((s) => [
+      String(s.n),
+      String(s.mem.monitors.length),
+      String(s.mem.warm),
+      fmtMb(median(s.mem.monitors)),
+      fmtMb(Math.max(...s.mem.monitors)),
+      fmtMb(s.mem.monitors.reduce((a, v) => a + v, 0)),
+      fmtMb(s.mem.listener),
+      String(s.connections.total),
+      String(s.connections.children),
     ]),
   );
-
   printTable(
-    'removal in detail (ms; negative: the key was gone before that event arrived here)',
+    'the listener SIGKILLed with 25 registered containers, then started again',
+    ['what', 'value'],
     [
-      'N',
-      'kill→gone med',
-      'p99',
-      'die→gone med',
-      'p99',
-      'destroy→gone med',
-      'gone before die',
-      'deletes seen',
-    ],
-    results.map((r) => [
-      String(r.n),
-      r.down.kill.median,
-      r.down.kill.p99,
-      r.down.die.median,
-      r.down.die.p99,
-      r.down.destroy.median,
-      `${r.goneBeforeDie}/${r.down.die.n}`,
-      `${r.down.die.n}/${r.n}`,
-    ]),
-  );
-
-  printTable(
-    'where start → key goes (medians over the containers, ms; log times have ms resolution)',
-    [
-      'N',
-      'event→fork',
-      'fork→"monitoring"',
-      '→"checked"',
-      'check durationMs',
-      '→lease granted',
-      '→registered (put)',
-      '→watch arrival',
-      'sum',
-      'total (median)',
-    ],
-    results.map((r) => {
-      const b = r.breakdown;
-      const parts = ['fork', 'boot', 'check', 'lease', 'put', 'watch'].map((k) => median(b[k]));
-      return [
-        String(r.n),
-        ...parts.slice(0, 3),
-        median(b.checkDuration),
-        ...parts.slice(3),
-        parts.reduce((a, v) => a + v, 0),
-        median(b.total),
-      ];
-    }),
-  );
-
-  const last = results.find((r) => r.n === 100) ?? results.at(-1);
-  const leaked = results.reduce((a, r) => a + r.leakedKeys, 0);
-  const maxMonitor = Math.max(...results.flatMap((r) => r.mem.monitors));
-  const leakedMonitors = results.reduce((a, r) => a + r.leakedMonitors, 0);
-  const orphans = results.reduce((a, r) => a + r.orphans, 0);
-  printTable(
-    'targets',
-    ['<what', 'value', '<target', '<result'],
-    [
-      ['leaked keys (all N)', String(leaked), '0', verdict(leaked === 0)],
+      ['children gone after the SIGKILL', `${restart.goneMs.toFixed(0)} ms`],
       [
-        `die → key gone, median at N = ${last.n}`,
-        `${last.down.die.median.toFixed(1)} ms`,
-        '< 50 ms',
-        verdict(last.down.die.median < 50),
+        'keys of running containers deleted (watch, over ' + restart.watchedMs / 1000 + ' s)',
+        String(restart.deletes),
       ],
+      ['keys rewritten (PUTs of unchanged values)', String(restart.puts)],
+      ['keys present at the end', `${restart.present}/25`],
       [
-        `kill → key gone, median at N = ${last.n} (rm -f sends SIGKILL before die)`,
-        `${last.down.kill.median.toFixed(1)} ms`,
-        '(informative)',
+        'etcd connections with 25 (+ warm) monitors',
+        `${connections25.total} (children: ${connections25.children})`,
+      ],
+    ],
+  );
+  printTable(
+    `one monitor child's boot (Node ${process.versions.node}), CPU profile by package (profiler overhead included)`,
+    ['part', 'CPU ms', 'kB in bundle'],
+    [
+      ['(unprofiled boot: wall / CPU)', `${profile.booted.wallMs.toFixed(0)} / ${profile.booted.cpuMs}`, ''],
+      [
+        '(its PSS / private dirty at boot, MB)',
+        `${fmtMb(profile.booted.pssKb)} / ${fmtMb(profile.booted.privateDirtyKb)}`,
         '',
       ],
-      [
-        'monitor PSS, max (all N)',
-        `${fmtMb(maxMonitor)} MB`,
-        '< 20 MB each',
-        verdict(maxMonitor < 20 * 1024),
-      ],
-      [
-        'leaked monitors / orphans (all N)',
-        `${leakedMonitors} / ${orphans}`,
-        '0',
-        verdict(leakedMonitors + orphans === 0),
-      ],
+      ...profile.parts.slice(0, 16).map((p) => [p.part, p.ms.toFixed(1), p.kb ? p.kb.toFixed(0) : '']),
+      ['(bundle, all packages)', '', profile.bundleKb.toFixed(0)],
     ],
   );
-  console.log(
-    '\nNegative "→watch arrival": the put reached this watch before the monitor got the CPU to log it.',
+
+  const at100 = sizes.find((s) => s.n === 100);
+  const at20 = sizes.find((s) => s.n === 20);
+  const maxConnections = Math.max(connections25.total, ...sizes.map((s) => s.connections.total));
+  const leaked = idle.leaked + busy.leaked + sizes.reduce((a, s) => a + s.leaked + s.leakedMonitors, 0);
+  printTable(
+    'targets (issue 8)',
+    ['<what', 'value', '<target', '<result'],
+    [
+      ['etcd connections, listener + monitors', String(maxConnections), '1', verdict(maxConnections === 1)],
+      ...(at100
+        ? [
+            [
+              'monitor PSS median, N = 100',
+              `${fmtMb(median(at100.mem.monitors))} MB`,
+              '≤ 11 MB',
+              verdict(median(at100.mem.monitors) <= 11 * 1024),
+            ],
+          ]
+        : []),
+      ...(at20
+        ? [
+            [
+              'monitor PSS median, N = 20',
+              `${fmtMb(median(at20.mem.monitors))} MB`,
+              '≤ 14 MB',
+              verdict(median(at20.mem.monitors) <= 14 * 1024),
+            ],
+          ]
+        : []),
+      [
+        'start → key, host running 25, median',
+        `${fmt1(busy.up.median)} ms`,
+        MODE === 'exec' ? '≤ 100 ms' : '≤ 200 ms',
+        verdict(busy.up.median <= (MODE === 'exec' ? 100 : 200)),
+      ],
+      [
+        'burst of 30 on that host, median / max',
+        `${fmt1(burstUp.median)} / ${fmt1(burstUp.max)} ms`,
+        '≤ 3000 / 6000 ms',
+        verdict(burstUp.median <= 3000 && burstUp.max <= 6000),
+      ],
+      ...(at100
+        ? [
+            [
+              'N = 100 burst, median',
+              `${fmt1(at100.up.median)} ms`,
+              '≤ 6000 ms',
+              verdict(at100.up.median <= 6000),
+            ],
+          ]
+        : []),
+      [
+        'listener SIGKILL → children gone',
+        `${restart.goneMs.toFixed(0)} ms`,
+        '≤ 1000 ms',
+        verdict(restart.goneMs <= 1000),
+      ],
+      ['records deleted by a listener restart', String(restart.deletes), '0', verdict(restart.deletes === 0)],
+      ['leaked keys and monitors', String(leaked), '0', verdict(leaked === 0)],
+    ],
   );
-  for (const r of results) for (const p of r.problems) console.log(`N = ${r.n}: ${p}`);
-  if (results.some((r) => r.up.n === 0)) throw new Error('no container got its key');
 });
 
-async function runSize(n, { image, etcd, watch, events, api }) {
-  const prefix = uniquePrefix(`l${n}`);
-  const problems = [];
-  const listener = await startListener({ etcd, prefix, args: ['--loglevel', 'DEBUG'] });
-  const logs = listener.logs;
-  await sleep(300); // its first sweep
+async function start({ etcd }, prefix) {
+  return startListener({ etcd, prefix, args: ['--mode', MODE, '--loglevel', 'INFO'] });
+}
 
-  // Created beforehand (not timed), started all at once.
-  const ids = await pool(
+async function createMany({ image, api }, prefix, what, n, env = []) {
+  return pool(
     Array.from({ length: n }, (_, i) => i),
     10,
     async (i) => {
       const c = await api.createContainer({
         Image: image.ref,
-        name: `${prefix}${i}`,
+        name: `${prefix}${what}-${i}`,
         Cmd: ['sleep', '600'],
-        Env: HEALTHCHECK ? [`HEALTHCHECK=${HEALTHCHECK}`] : [],
+        Env: [...(HEALTHCHECK ? [`HEALTHCHECK=${HEALTHCHECK}`] : []), ...env],
         Labels: { [BENCH_LABEL_KEY]: RUN_ID },
         HostConfig: { Init: true },
       });
@@ -220,169 +279,200 @@ async function runSize(n, { image, etcd, watch, events, api }) {
       return c.id;
     },
   );
-  const keyOf = new Map(ids.map((id) => [id, serviceKey(id)]));
-  let fromE = events.timeline.length;
-  let fromK = watch.timeline.length;
+}
+
+/** Starts the containers at once; resolves the start event → key put latencies (stats). */
+async function startAll({ api, events, watch }, ids) {
+  const fromE = events.timeline.length;
+  const fromK = watch.timeline.length;
   await Promise.all(ids.map((id) => api.getContainer(id).start()));
-  const upTimeout = 30_000 + n * 1000;
   const ups = await Promise.all(
     ids.map(async (id) => {
       try {
-        const start = await events.timeline.waitFor((e) => e.id === id && e.action === 'start', {
+        const started = await events.timeline.waitFor((e) => e.id === id && e.action === 'start', {
           from: fromE,
-          timeoutMs: 30_000,
-          what: `start of ${id.slice(0, 12)}`,
+          timeoutMs: 60_000,
         });
-        const put = await watch.timeline.waitFor((e) => e.key === keyOf.get(id) && e.type === 'put', {
+        const put = await watch.timeline.waitFor((e) => e.key === serviceKey(id) && e.type === 'put', {
           from: fromK,
-          timeoutMs: upTimeout,
-          what: `put of ${keyOf.get(id)}`,
+          timeoutMs: 60_000 + ids.length * 500,
         });
-        return { id, start, put };
+        return put.t - started.t;
       } catch (error) {
-        problems.push(error.message);
-        return { id };
+        console.error(error.message);
+        return Number.NaN;
       }
     }),
   );
-  const up = stats(ups.filter((u) => u.put).map((u) => u.put.t - u.start.t));
+  return stats(ups);
+}
 
-  // Memory, once every monitor is idle (and every log line of the start is in).
-  await sleep(2000);
-  const breakdown = breakdownOf(ups, logs);
-  const children = await childPids(listener.pid);
-  const monitors = children.map(pssKb).filter((kb) => kb !== undefined);
-  const listenerPss = pssKb(listener.pid);
-  const mem = { listener: listenerPss, monitors, total: listenerPss + monitors.reduce((a, v) => a + v, 0) };
-  if (children.length !== n) problems.push(`${children.length} monitor processes for ${n} containers`);
-
-  // Remove them all at once.
-  fromE = events.timeline.length;
-  fromK = watch.timeline.length;
-  const removedAt = Date.now();
+/** Removes the containers at once; resolves the kill/die → delete latencies and the keys left. */
+async function removeAll({ api, events, watch }, ids) {
+  const fromE = events.timeline.length;
+  const fromK = watch.timeline.length;
   await Promise.all(
     ids.map((id) =>
       api
         .getContainer(id)
         .remove({ force: true, v: true })
         .then(() => untrackContainer(id))
-        .catch((e) => problems.push(`remove ${id.slice(0, 12)}: ${e.message}`)),
+        .catch((e) => console.error(`remove ${id.slice(0, 12)}: ${e.message}`)),
     ),
   );
   const downs = await Promise.all(
     ids.map(async (id) => {
-      const of = (action) => (e) => e.id === id && e.action === action;
       try {
-        const gone = await watch.timeline.waitFor((e) => e.key === keyOf.get(id) && e.type === 'delete', {
+        const gone = await watch.timeline.waitFor((e) => e.key === serviceKey(id) && e.type === 'delete', {
           from: fromK,
-          timeoutMs: 20_000,
-          what: `delete of ${keyOf.get(id)}`,
+          timeoutMs: 30_000,
         });
-        const die = await events.timeline.waitFor(of('die'), { from: fromE, timeoutMs: 20_000, what: 'die' });
-        const destroy = await events.timeline.waitFor(of('destroy'), {
+        const die = await events.timeline.waitFor((e) => e.id === id && e.action === 'die', {
           from: fromE,
-          timeoutMs: 20_000,
-          what: 'destroy',
+          timeoutMs: 30_000,
         });
-        const kill = events.timeline.find(of('kill'), fromE);
-        return { gone, die, destroy, kill };
-      } catch (error) {
-        problems.push(error.message);
-        return {};
+        const kill = events.timeline.find((e) => e.id === id && e.action === 'kill', fromE);
+        return { die: gone.t - die.t, kill: kill ? gone.t - kill.t : Number.NaN };
+      } catch {
+        return { die: Number.NaN, kill: Number.NaN };
       }
     }),
   );
-  const seen = downs.filter((d) => d.gone);
-  const down = {
-    die: stats(seen.map((d) => d.gone.t - d.die.t)),
-    destroy: stats(seen.map((d) => d.gone.t - d.destroy.t)),
-    kill: stats(seen.filter((d) => d.kill).map((d) => d.gone.t - d.kill.t)),
-  };
-  const goneBeforeDie = seen.filter((d) => d.gone.t < d.die.t).length;
-
-  // Settle: every monitor should end. A loaded host makes them slow, not leaked: wait while
-  // their number still falls (at most SETTLE_MS), then count what is left.
-  let count = (await childPids(listener.pid)).length;
-  let lastChange = Date.now();
-  while (count > 0 && Date.now() - removedAt < SETTLE_MS && Date.now() - lastChange < 10_000) {
-    await sleep(200);
-    const c = (await childPids(listener.pid)).length;
-    if (c !== count) {
-      count = c;
-      lastChange = Date.now();
-    }
-  }
-  const monitorsGoneMs = count === 0 ? lastChange - removedAt : Number.NaN;
-  await sleep(1000);
+  await sleep(500);
   const left = new Set(await watch.keys());
-  const leakedKeys = ids.filter((id) => left.has(keyOf.get(id))).length;
-  const leakedMonitors = (await childPids(listener.pid)).length;
-  if (!listener.alive()) problems.push(`the listener exited early: ${listener.said()}`);
-
-  const end = await listener.stop();
-  if (end.code !== 0) problems.push(`listener: SIGTERM → exit ${end.code ?? end.signal}`);
-  // No monitor of these containers may outlive the listener.
-  const { stdout } = await execFileP('ps', ['-eo', 'pid=,args=']);
-  const orphans = stdout
-    .split('\n')
-    .filter((l) => l.includes('monitor/bin/run.js') && ids.some((id) => l.includes(id)));
-  if (orphans.length > 0)
-    problems.push(`${orphans.length} monitors outlived the listener: ${orphans[0].trim()}`);
   return {
-    n,
-    up,
-    mem,
-    down,
-    goneBeforeDie,
-    leakedKeys,
-    leakedMonitors,
-    monitorsGoneMs,
-    orphans: orphans.length,
-    breakdown,
-    problems,
+    die: stats(downs.map((d) => d.die)),
+    kill: stats(downs.map((d) => d.kill)),
+    leaked: ids.filter((id) => left.has(serviceKey(id))).length,
   };
 }
 
-/** Per container, the phases of start → key from the log lines' times (ms). */
-function breakdownOf(ups, logs) {
-  const b = { fork: [], boot: [], check: [], checkDuration: [], lease: [], put: [], watch: [], total: [] };
-  const first = new Map();
-  for (const l of logs.entries) {
-    let id;
-    let what;
-    if (l.tool === 'listener' && l.msg === 'monitor started') {
-      id = l.id;
-      what = 'fork';
-    } else if (l.tool === 'monitor') {
-      id = l.container;
-      what = {
-        monitoring: 'boot',
-        checked: 'check',
-        'etcd lease granted': 'lease',
-        'service record registered in etcd': 'put',
-      }[l.msg];
+/** One container at a time, TRIALS times: start → key, then removal. */
+async function singles(ctx, listener, prefix, what) {
+  const ups = [];
+  const downs = { die: [], kill: [] };
+  let leaked = 0;
+  for (let i = 0; i < TRIALS; i++) {
+    const [id] = await createMany(ctx, prefix, `${what}${i}`, 1);
+    const up = await startAll(ctx, [id]);
+    ups.push(up.median);
+    await sleep(300);
+    const down = await removeAll(ctx, [id]);
+    downs.die.push(down.die.median);
+    downs.kill.push(down.kill.median);
+    leaked += down.leaked;
+    // The warm pool refills in the background: give it its moment, as between real starts.
+    await sleep(700);
+  }
+  if (!listener.alive()) throw new Error(`the listener exited: ${listener.said()}`);
+  return { up: stats(ups), down: { die: stats(downs.die), kill: stats(downs.kill) }, leaked };
+}
+
+/** Every process in the tree under `pid` (itself included). */
+async function treeOf(pid) {
+  const { stdout } = await execFileP('ps', ['-eo', 'pid=,ppid=']);
+  const children = new Map();
+  for (const line of stdout.split('\n')) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    if (!p) continue;
+    if (!children.has(pp)) children.set(pp, []);
+    children.get(pp).push(p);
+  }
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) all.push(...(children.get(all[i]) ?? []));
+  return all;
+}
+
+/** Established TCP connections to etcd's client port, by the listener's tree. */
+async function etcdConnections(etcd, listenerPid) {
+  const port = new URL(etcd.endpoint).port;
+  const { stdout } = await execFileP('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`]);
+  const tree = new Set(await treeOf(listenerPid));
+  let total = 0;
+  let children = 0;
+  for (const line of stdout.split('\n')) {
+    for (const m of line.matchAll(/pid=(\d+)/g)) {
+      const pid = Number(m[1]);
+      if (!tree.has(pid)) continue;
+      total += 1;
+      if (pid !== listenerPid) children += 1;
+      break;
     }
-    if (!id || !what) continue;
-    const k = `${id} ${what}`;
-    if (!first.has(k)) first.set(k, l);
   }
-  for (const u of ups) {
-    if (!u.put) continue;
-    const at = (what) => first.get(`${u.id} ${what}`);
-    const fork = at('fork');
-    const boot = at('boot');
-    const check = at('check');
-    const lease = at('lease');
-    const put = at('put');
-    if (!fork || !boot || !check || !lease || !put) continue;
-    b.fork.push(fork.at - u.start.wall);
-    b.boot.push(boot.at - fork.at);
-    b.check.push(check.at - boot.at);
-    b.checkDuration.push(check.durationMs);
-    b.lease.push(lease.at - check.at);
-    b.put.push(put.at - lease.at);
-    b.watch.push(u.put.wall - put.at);
-    b.total.push(u.put.t - u.start.t);
+  return { total, children };
+}
+
+async function killAndRestart(ctx, listener, prefix, running) {
+  const tree = await treeOf(listener.pid);
+  const fromK = ctx.watch.timeline.length;
+  const killedAt = performance.now();
+  listener.child.kill('SIGKILL');
+  let goneMs = Number.NaN;
+  for (;;) {
+    // A zombie is gone (this sandbox's init reaps orphans late).
+    const alive = tree.filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+      } catch {
+        return false;
+      }
+    });
+    if (alive.length === 0) {
+      goneMs = performance.now() - killedAt;
+      break;
+    }
+    if (performance.now() - killedAt > 10_000) break;
+    await sleep(5);
   }
-  return b;
+  const next = await start(ctx, prefix);
+  // More than a TTL (period 10 s → 21 s): the takeover must renew the leases it found.
+  const watchedMs = (BACKGROUND_PERIOD * 2 + 1) * 1000 + 4000;
+  await sleep(watchedMs);
+  const keys = new Set(running.map((id) => serviceKey(id)));
+  const after = ctx.watch.timeline.filter((e) => keys.has(e.key), fromK);
+  const present = new Set(await ctx.watch.keys());
+  return {
+    listener: next,
+    goneMs,
+    watchedMs,
+    deletes: after.filter((e) => e.type === 'delete').length,
+    puts: after.filter((e) => e.type === 'put').length,
+    present: running.filter((id) => present.has(serviceKey(id))).length,
+  };
+}
+
+async function burstOf(ctx, n) {
+  const prefix = uniquePrefix(`b${n}`);
+  const listener = await start(ctx, prefix);
+  await sleep(1000);
+  const ids = await createMany(ctx, prefix, 'c', n);
+  const up = await startAll(ctx, ids);
+  await sleep(3000); // every monitor idle
+  const monitorsPids = [];
+  let warm = 0;
+  for (const pid of (await treeOf(listener.pid)).slice(1)) {
+    const title = await readTitle(pid);
+    if (/^checker-monitor [0-9a-f]{64}/.test(title)) monitorsPids.push(pid);
+    else if (title.startsWith('checker-monitor')) warm += 1;
+  }
+  const mem = {
+    monitors: monitorsPids.map(pssKb).filter((kb) => kb !== undefined),
+    warm,
+    listener: pssKb(listener.pid),
+  };
+  const connections = await etcdConnections(ctx.etcd, listener.pid);
+  const down = await removeAll(ctx, ids);
+  await sleep(2000);
+  let leakedMonitors = 0;
+  for (const pid of (await treeOf(listener.pid)).slice(1)) {
+    if (/^checker-monitor [0-9a-f]{64}/.test(await readTitle(pid))) leakedMonitors += 1;
+  }
+  await listener.stop();
+  return { n, up, mem, connections, down, leaked: down.leaked, leakedMonitors };
+}
+
+async function readTitle(pid) {
+  const { readFile } = await import('node:fs/promises');
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0')[0];
 }

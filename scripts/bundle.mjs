@@ -7,9 +7,13 @@
 //     checker never opens either, so each is replaced by a stand-in that requires the real
 //     module only if it is ever called (the bundled form of core's load-dockerode.ts).
 //
+// The tools' CLIs (check, monitor, listener) are bundles too, of another shape: see bundleCli.
+//
 //   node scripts/bundle.mjs            all bundles
 
 import { fileURLToPath } from 'node:url';
+import { rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -18,6 +22,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLES = [
   // The listener's monitor children: no CLI layer, no etcd code.
   { entry: 'packages/core/dist/monitor-child.js', out: 'packages/monitor/dist/child.bundle.js' },
+  // Each tool's CLI: bin/run.js imports it, and it is oclif's command target (package.json).
+  { tool: 'check', out: 'packages/check/dist/cli.bundle.js' },
+  { tool: 'monitor', out: 'packages/monitor/dist/cli.bundle.js' },
+  { tool: 'listener', out: 'packages/listener/dist/cli.bundle.js' },
 ];
 
 const deferred = [
@@ -56,8 +64,12 @@ const deferModules = {
 };
 
 export async function bundle() {
-  for (const { entry, out } of BUNDLES) {
-    await build({
+  for (const { entry, out, tool } of BUNDLES) {
+    if (tool) {
+      await bundleCli(tool, out);
+      continue;
+    }
+    const result = await build({
       entryPoints: [`${root}/${entry}`],
       outfile: `${root}/${out}`,
       bundle: true,
@@ -76,8 +88,128 @@ export async function bundle() {
       sourcemap: true,
       legalComments: 'none',
       logLevel: 'warning',
+      metafile: true,
     });
+    // What each package adds to the bundle: bench:listener prints it with the boot profile.
+    writeFileSync(`${root}/${out}.meta.json`, JSON.stringify(result.metafile));
   }
+}
+
+// ---------------------------------------------------------------- the tools' CLIs
+//
+// A CLI bundle holds oclif, the tool's command and the light part of @checker/core/cli: all that
+// `--help`, `--version` and the parsing of a command line need, in one file. What a run needs
+// besides is imported by the command when it runs (`await import('@checker/core/check')`): with
+// code splitting that becomes a chunk under dist/cli-chunks/, read only by a run, never for
+// `--help`. Outside every CLI bundle, loaded from node_modules by name when a run needs them:
+//   - dockerode: loaded by core's load-dockerode.ts, which defers its SSH and BuildKit modules
+//     (as the child bundle's stand-ins do); the tests' import hooks also recognise it by name
+//     when they prove that --help and --version never load it (test/check/options.test.ts);
+//   - etcd3 (monitor, listener): it reads its .proto files next to its own modules at load;
+//   - unix-dgram: native, optional.
+// They are @checker/core's dependencies, so they are looked up from where @checker/core is
+// installed, as core's own modules did before bundling (see fromCore): `npm i -g` of the packed
+// tarballs puts them under @checker/core/node_modules, out of reach of the tool's package.
+// oclif carries modules for features these CLIs never use; each is replaced by a stand-in that
+// throws if it is ever used (see oclifUnused), so they cost neither reading nor parsing.
+
+/** `package` → the oclif module that requires it, for a feature the tools do not use. */
+const oclifUnused = {
+  // Finding TypeScript sources in development (off: runCli sets enableAutoTranspile false).
+  typescript: /@oclif[/\\]core[/\\]lib[/\\]util[/\\]read-tsconfig\.js$/,
+  // Command discovery by file pattern (the tools use the "single" strategy).
+  tinyglobby: /@oclif[/\\]core[/\\]lib[/\\]config[/\\]plugin\.js$/,
+  // Wildcards in plugin lists (the tools have no plugins).
+  minimatch: /@oclif[/\\]core[/\\]lib[/\\]config[/\\]plugin-loader\.js$/,
+  // ux.action spinners.
+  'cli-spinners': /@oclif[/\\]core[/\\]lib[/\\]ux[/\\]action[/\\]spinner\.js$/,
+  // oclif's check of its own Node range, skipped (OCLIF_DISABLE_ENGINE_WARNING, see bin/run.js).
+  semver: /@oclif[/\\]core[/\\]lib[/\\]index\.js$/,
+};
+
+const leaveOutOclifUnused = {
+  name: 'leave-out-oclif-unused',
+  setup(build) {
+    const names = Object.keys(oclifUnused).join('|');
+    build.onResolve({ filter: new RegExp(`^(${names})$`) }, (args) =>
+      oclifUnused[args.path].test(args.importer) ? { path: args.path, namespace: 'oclif-unused' } : undefined,
+    );
+    // Loading it is harmless (oclif requires these at its own load); using it is a bug here.
+    build.onLoad({ filter: /.*/, namespace: 'oclif-unused' }, (args) => ({
+      contents: `module.exports = new Proxy({}, { get(_, key) {
+        if (key === '__esModule' || typeof key === 'symbol') return undefined;
+        throw new Error(${JSON.stringify(`${args.path} is left out of this bundle (scripts/bundle.mjs)`)});
+      } });`,
+      loader: 'js',
+    }));
+  },
+};
+
+/** @checker/core's dependencies, left out of the CLI bundles (see above). */
+const CORE_EXTERNALS = ['dockerode', 'etcd3', 'unix-dgram'];
+
+// Every output file of a CLI bundle starts with these: `require` for CommonJS code in the bundle
+// (Node's built-in modules), and a require that resolves from @checker/core's installed place.
+const CLI_BANNER = `import { createRequire as __checkerRequire } from 'node:module';
+const require = __checkerRequire(import.meta.url);
+const __checkerCoreUrl = () => import.meta.resolve('@checker/core');
+const __checkerCoreRequire = (id) => __checkerRequire(__checkerCoreUrl())(id);`;
+
+const fromCore = {
+  name: 'externals-from-core',
+  setup(build) {
+    // `import { Etcd3 } from 'etcd3'` in core: a stand-in module that requires the real one by
+    // name (CommonJS, as all three are), from core's place.
+    build.onResolve({ filter: new RegExp(`^(${CORE_EXTERNALS.join('|')})$`) }, (args) => ({
+      path: args.path,
+      namespace: 'from-core',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'from-core' }, (args) => ({
+      contents: `module.exports = __checkerCoreRequire(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+    // `createRequire(import.meta.url)` in core (load-dockerode.ts, syslog-stream.ts): in a bundle
+    // import.meta.url is the bundle's file; core's own place is what those requires mean.
+    build.onLoad({ filter: /[/\\]packages[/\\]core[/\\]dist[/\\].*\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      return { contents: text.replaceAll('import.meta.url', '__checkerCoreUrl()'), loader: 'js' };
+    });
+  },
+};
+
+async function bundleCli(tool, out) {
+  const dist = `${root}/packages/${tool}/dist`;
+  // Chunk names carry a content hash: drop the previous build's.
+  rmSync(`${dist}/cli-chunks`, { recursive: true, force: true });
+  await build({
+    // oclif's "single" strategy imports its target and takes as the command the module itself
+    // if it exports a `run` function, else its default export: hence `main`, not `run`.
+    stdin: {
+      contents: `import Command from './index.js';
+import { runCli } from '@checker/core/cli';
+export default Command;
+export const main = (binUrl) => runCli(binUrl, Command);
+`,
+      resolveDir: dist,
+      sourcefile: `${tool}-cli.js`,
+      loader: 'js',
+    },
+    outdir: dist,
+    entryNames: out.slice(out.lastIndexOf('/') + 1).replace(/\.js$/, ''),
+    chunkNames: 'cli-chunks/[name]-[hash]',
+    splitting: true,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    banner: { js: CLI_BANNER },
+    plugins: [fromCore, leaveOutOclifUnused],
+    minify: true,
+    sourcemap: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await bundle();

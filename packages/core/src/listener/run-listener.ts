@@ -50,6 +50,14 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
     const client = openEtcd(etcdConnectionOf(settings));
     etcd = client;
     leases = new LeaseKeeper(client);
+    // Connect now, not on the first record: a new gRPC channel takes a few hundred ms, which
+    // the first container's registration would otherwise wait for. (etcd may be down: the
+    // records retry on their own; this only says so early.)
+    client.maintenance
+      .status({})
+      .catch((error) =>
+        log.warning({ err: messageOf(error) }, 'etcd does not answer yet; records will wait for it'),
+      );
     const broker = new RecordBroker({ client, leases, log });
     const childSettings: MonitorSettings = {
       control,
