@@ -296,8 +296,8 @@ describe('the checker/monitor and checker/listener images (Dockerfile.monitor, D
       `MON_ETCD_HOST=${etcd.hosts}`,
       '-e',
       `MON_PREFIX=${prefix}`,
-      '-e',
-      'MON_MODE=exec',
+      // The default sidecar mode: exec mode refuses to run from a container (it could not end a
+      // hung check there), unless the container shares the host's pid namespace.
       LISTENER_IMAGE,
     ]);
     containers.push(listener);
