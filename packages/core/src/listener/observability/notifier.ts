@@ -151,11 +151,20 @@ export class Notifier {
     };
     const body = JSON.stringify({ ...base, text: notificationText(base) } satisfies NotificationPayload);
     this.options.urls.forEach((url, index) => {
-      const delivery = this.deliver(url, index, body, notification).finally(() =>
-        this.inFlight.delete(delivery),
-      );
+      // Started on the next turn of the event loop: the caller's action goes first.
+      const delivery = new Promise((resolve) => setImmediate(resolve))
+        .then(() => this.deliver(url, index, body, notification))
+        .finally(() => this.inFlight.delete(delivery));
       this.inFlight.add(delivery);
     });
+  }
+
+  /**
+   * Loads Node's fetch implementation (undici) now: its first use blocks the event loop for
+   * 150-300 ms, which must not happen on the first notification, next to an action.
+   */
+  warm(): void {
+    if (this.enabled && this.fetch === globalThis.fetch) new Headers();
   }
 
   /** Resolves once every delivery started so far has ended (for tests and close). */
