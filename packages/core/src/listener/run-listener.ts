@@ -6,9 +6,10 @@ import { fork } from 'node:child_process';
 import { dockerControlFrom } from '../docker/connection.js';
 import { DockerClient, isNotFound } from '../docker/docker-client.js';
 import { detectOwnContainerId } from '../docker/own-container-id.js';
-import { ExitStatus, exitStatusOf, messageOf } from '../errors.js';
+import { ExecModeUnsupported, ExitStatus, exitStatusOf, messageOf } from '../errors.js';
 import { openEtcd } from '../etcd/etcd-client.js';
 import { LeaseKeeper } from '../etcd/lease-keeper.js';
+import { execKillReach } from '../health/exec-runner.js';
 import { createLogger } from '../log/logger.js';
 import { type MonitorSettings, monitorForkOptions } from '../monitor/protocol.js';
 import { etcdConnectionOf, type StandaloneMonitorSettings } from '../monitor/run-monitor.js';
@@ -44,9 +45,11 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
   });
   let etcd: { close(): void } | undefined;
   let leases: LeaseKeeper | undefined;
+  let refused: string | undefined;
   try {
     const control = dockerControlFrom(settings.control);
     const docker = DockerClient.fromControl(control);
+    if (settings.mode === 'exec') await refuseExecWhereHungChecksStay(docker);
     const client = openEtcd(etcdConnectionOf(settings));
     etcd = client;
     leases = new LeaseKeeper(client);
@@ -97,7 +100,16 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
           },
         );
       },
-      onExit: (owner) => broker.release(owner.id),
+      onExit: (owner, code) => {
+        broker.release(owner.id);
+        // A monitor refuses the listener's own settings (--mode exec where hung checks cannot be
+        // ended): every other one would too, so the listener stops and says so.
+        if (code === ExitStatus.usage && !refused) {
+          refused = `a monitor refused the settings (see its line above): stopping`;
+          log.error({ container: owner.name, id: owner.container }, refused);
+          process.kill(process.pid, 'SIGTERM');
+        }
+      },
     });
     const listener = new Listener({
       docker,
@@ -128,7 +140,7 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
     // Every monitor has closed its record (the host is leaving); nothing is left to serve.
     broker.releaseAll();
     log.info({}, 'stopped');
-    return ExitStatus.healthy;
+    return refused ? ExitStatus.usage : ExitStatus.healthy;
   } catch (error) {
     const status = exitStatusOf(error);
     log.error({ err: status === ExitStatus.bug ? error : undefined }, messageOf(error));
@@ -139,4 +151,16 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
     etcd?.close();
     closeLog();
   }
+}
+
+/**
+ * `--mode exec` ends a hung check by its host pid: refused at start (exit 2) when this process
+ * cannot see the pids of a running container (the listener in a container without --pid host).
+ */
+async function refuseExecWhereHungChecksStay(docker: DockerClient): Promise<void> {
+  const [any] = await docker.listContainers({ filters: { status: ['running'] } }).catch(() => []);
+  if (!any) return; // nothing to look at yet: the first monitor will tell
+  const info = await docker.inspectContainer(any.Id).catch(() => undefined);
+  const reason = info && (await execKillReach(info));
+  if (reason) throw new ExecModeUnsupported(reason);
 }

@@ -13,7 +13,7 @@ import type { ContainerEvent } from '../docker/container-event.js';
 import { isUnreachableNetwork, recordIpOf } from '../docker/container-ip.js';
 import { type DockerClient, isNotFound } from '../docker/docker-client.js';
 import { isStopping } from '../docker/signals.js';
-import { DockerError, DockerUnreachable, messageOf } from '../errors.js';
+import { DockerError, DockerUnreachable, ExecModeUnsupported, messageOf } from '../errors.js';
 import type { MonitorRecord, RecordOutcome } from '../etcd/record-outcome.js';
 import { checkHealth, type HealthResult } from '../health/check-health.js';
 import { checkPeriodOf } from '../health/container-env.js';
@@ -44,7 +44,10 @@ export interface ContainerMonitorOptions {
 const isRetryable = (error: unknown): boolean =>
   error instanceof DockerUnreachable || (error instanceof DockerError && (error.statusCode ?? 500) >= 500);
 
-export type MonitorEnd = { reason: 'removed' | 'stopped' | 'abandoned'; exitStatus: 0 };
+/** How a monitor ended; `refused` when its settings cannot work here (exit 2, with the reason). */
+export type MonitorEnd =
+  | { reason: 'removed' | 'stopped' | 'abandoned'; exitStatus: 0 }
+  | { reason: 'refused'; exitStatus: 2; message: string };
 
 export class ContainerMonitor {
   private info!: Dockerode.ContainerInspectInfo;
@@ -252,6 +255,12 @@ export class ContainerMonitor {
         void this.finish('removed');
         return;
       }
+      // A mode that cannot keep its promise here (exec without the host's pids) is refused
+      // for good: retrying every period would leave a hung process behind each time.
+      if (error instanceof ExecModeUnsupported) {
+        void this.finish('refused', error.message);
+        return;
+      }
       nextInMs = Math.min(this.periodMs, this.dockerLost(error));
     } finally {
       this.checking = false;
@@ -352,7 +361,7 @@ export class ContainerMonitor {
     this.dockerRetry.reset();
   }
 
-  private finish(reason: MonitorEnd['reason']): Promise<MonitorEnd> {
+  private finish(reason: MonitorEnd['reason'], message = ''): Promise<MonitorEnd> {
     this.ending ??= (async () => {
       clearTimeout(this.timer);
       this.inFlight.abort();
@@ -361,7 +370,8 @@ export class ContainerMonitor {
       // Aborted, the check removes its sidecar and returns; bounded in case Docker is gone.
       if (this.checkInFlight) await Promise.race([this.checkInFlight, sleep(5000)]);
       await this.record?.close(3000);
-      const end: MonitorEnd = { reason, exitStatus: 0 };
+      const end: MonitorEnd =
+        reason === 'refused' ? { reason, exitStatus: 2, message } : { reason, exitStatus: 0 };
       this.resolveEnd(end);
       return end;
     })();

@@ -130,7 +130,12 @@ export async function runMonitorChild(): Promise<number> {
     if (!started) return ExitStatus.healthy;
     tell({ type: 'ready', container: job.container, key: monitor.recordKey });
     monitor.check();
-    await Promise.race([monitor.ended, stopped]);
+    const end = await Promise.race([monitor.ended, stopped]);
+    if (typeof end === 'object' && end.reason === 'refused') {
+      log.error({}, end.message);
+      say(end.message);
+      return end.exitStatus;
+    }
     return ExitStatus.healthy;
   } catch (error) {
     const status = exitStatusOf(error);

@@ -87,7 +87,12 @@ export async function runMonitor(settings: StandaloneMonitorSettings): Promise<n
     // must not keep a SIGTERM waiting.
     await Promise.race([events.start(), monitor.ended]);
     monitor.check();
-    return (await monitor.ended).exitStatus;
+    const end = await monitor.ended;
+    if (end.reason === 'refused') {
+      log.error({}, end.message);
+      process.stderr.write(`monitor: ${end.message}\n`);
+    }
+    return end.exitStatus;
   } catch (error) {
     // Signalled while still waiting for Docker at start: nothing was registered, and a
     // requested stop is exit 0 (SPEC §3), not the Docker error the abort surfaced.
