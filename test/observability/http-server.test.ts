@@ -76,8 +76,8 @@ describe('--metrics server (127.0.0.1:0, real HTTP, parsed scrapes)', () => {
       o.checked(web, { verdict: 'healthy', status: 'exit 0', durationMs: 40, at: Date.now() });
     o.checked(db, { verdict: 'unhealthy', status: 'exit 1', durationMs: 60, at: Date.now() });
     o.recordServed(web, 'publish', `/SERVICE/busybox/${web.id}`, 'reached');
-    o.policyAction('restart', db, { reason: 'unhealthy for 1 s' });
-    o.policyAction('remove', { id: 'c'.repeat(64), name: 'job' }, { reason: 'exited 0', exitCode: 0 });
+    o.policyAction({ kind: 'restart', container: db, reason: 'unhealthy for 1 s' });
+    o.policyAction({ kind: 'remove', container: { id: 'c'.repeat(64), name: 'job' }, reason: 'exited 0' });
     o.sidecarRemoved();
     o.etcdError();
     o.eventStream('down', 'socket hang up');
@@ -111,7 +111,7 @@ describe('--metrics server (127.0.0.1:0, real HTTP, parsed scrapes)', () => {
     o.monitorStarted(db, 102);
     o.checked(web, { verdict: 'healthy', status: 'exit 0', durationMs: 40, at: Date.now() });
     o.recordServed(web, 'publish', `/SERVICE/busybox/${web.id}`, 'reached');
-    o.policyAction('restart', db, { reason: 'unhealthy for 1 s' });
+    o.policyAction({ kind: 'restart', container: db, reason: 'unhealthy for 1 s' });
     o.monitorExited(db, 0, null, false); // the restart's die
     const { status, headers, body } = await get(base, '/status');
     expect(status).toBe(200);

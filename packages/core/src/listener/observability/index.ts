@@ -4,10 +4,9 @@ export { CRASH_LOOP, CrashLoopDetector, type CrashLoopRule } from './crash-loop.
 export { type HealthReport, healthOf, MIN_STALE_AFTER_MS, staleAfterMs } from './healthz.js';
 export { formatAddress, MetricsUnavailable, ObservabilityServer } from './http-server.js';
 export {
-  type ActedContainer,
-  type ActionDetails,
   ListenerObservability,
   type ListenerObservabilityOptions,
+  type PolicyActionReport,
   type StatusDocument,
 } from './listener-observability.js';
 export {

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../log/logger.js';
+import type { PolicyActionReport as Reported } from '../policy-actions.js';
 import { ListenerObservability, type ListenerObservabilityOptions } from './listener-observability.js';
 import type { NotificationPayload } from './notifier.js';
 
@@ -99,16 +100,32 @@ describe('listener observability facade', () => {
     const { observability: o, clock, posts, settle } = await setup();
     const acted = { ...web, image: 'busybox:latest' };
     o.monitorStarted(web, 7);
-    o.policyAction('restart', acted, { reason: 'unhealthy for 3 s', healthOutput: 'no /tmp/ok yet' });
+    o.policyAction({
+      kind: 'restart',
+      container: acted,
+      reason: 'unhealthy for 3 s',
+      healthOutput: 'no /tmp/ok yet',
+    });
     clock.now += 10_000;
-    o.policyAction('restart', acted, { reason: 'unhealthy again', healthOutput: 'no /tmp/ok yet' });
-    o.policyAction('gave-up', acted, { reason: '3 restarts in the last hour (limit 3)' });
-    o.policyAction(
-      'remove',
-      { ...acted, id: 'b'.repeat(64), name: 'job-1' },
-      { reason: 'exited 0', exitCode: 0 },
-    );
-    o.policyAction('dependent-restart', acted, { reason: 'its network container restarted' });
+    o.policyAction({
+      kind: 'restart',
+      container: acted,
+      reason: 'unhealthy again',
+      healthOutput: 'no /tmp/ok yet',
+    });
+    o.policyAction({
+      kind: 'gave-up',
+      container: acted,
+      reason: '3 restarts in the last hour (limit 3)',
+      healthOutput: '',
+    });
+    const job = { ...acted, id: 'b'.repeat(64), name: 'job-1' };
+    o.policyAction({ kind: 'remove', container: job, reason: 'exited 0', exitCode: 0 });
+    o.policyAction({
+      kind: 'dependent-restart',
+      container: acted,
+      reason: 'its network container restarted',
+    });
     await settle();
     expect(posts.map((p) => [p.body.kind, p.body.container.name])).toEqual([
       ['restart', 'web-1'],
@@ -123,21 +140,32 @@ describe('listener observability facade', () => {
       host: 'host-a',
       time: new Date(T0).toISOString(),
     });
+    expect(posts[1]!.body).toMatchObject({ healthOutput: null });
+    expect(posts[1]!.body).toMatchObject({ healthOutput: null });
+    expect(posts[1]!.body).not.toHaveProperty('exitCode');
     expect(posts[2]!.body).toMatchObject({ exitCode: 0, healthOutput: null });
+    expect(posts[1]!.body).not.toHaveProperty('exitCode');
     // Both restarts count for /status, though only one was notified.
     expect(o.status().containers[0]).toMatchObject({
       restarts: 3,
       lastAction: { kind: 'dependent-restart', reason: 'its network container restarted' },
     });
     clock.now += 60_000;
-    o.policyAction('restart', acted, { reason: 'unhealthy a third time' });
+    o.policyAction({ kind: 'restart', container: acted, reason: 'unhealthy a third time' });
     await settle();
     expect(posts.at(-1)!.body).toMatchObject({ kind: 'restart', dropped: 1 });
   });
 
   it('sends nothing without --notify', async () => {
     const { observability: o, posts, settle } = await setup({ notify: [] });
-    o.policyAction('restart', web, { reason: 'unhealthy' });
+    // What PolicyActions' onAction hands over fits as it is.
+    const reported: Reported = {
+      kind: 'restart',
+      container: { ...web, image: 'busybox' },
+      reason: 'unhealthy',
+      healthOutput: '',
+    };
+    o.policyAction(reported);
     for (let i = 0; i < 3; i += 1) o.monitorExited(web, 1, null, true);
     await settle();
     expect(posts).toEqual([]);

@@ -42,15 +42,13 @@ export interface ListenerObservabilityOptions {
   fetch?: typeof fetch;
 }
 
-/** A container a policy acted on. */
-export interface ActedContainer extends ContainerRef {
-  image?: string | null;
-}
-
-export interface ActionDetails {
+/** A policy action, as PolicyActions reports it (its PolicyActionReport fits). */
+export interface PolicyActionReport {
+  kind: ActionKind;
+  container: ContainerRef & { image?: string | null };
   /** the policy's reason, as in its log line */
   reason: string;
-  /** the last output of the container's health check */
+  /** the last output of the container's health check; '' or absent: none */
   healthOutput?: string | null;
   /** removals: the exit code */
   exitCode?: number;
@@ -212,8 +210,9 @@ export class ListenerObservability {
    * A policy acts on a container: called when the action begins (where its NOTICE line is
    * logged), or for `gave-up` when the hourly limit is spent. Counts it, and notifies.
    */
-  policyAction(kind: ActionKind, container: ActedContainer, details: ActionDetails): void {
-    this.book.acted(container, kind, details.reason, this.now());
+  policyAction(report: PolicyActionReport): void {
+    const { kind, container } = report;
+    this.book.acted(container, kind, report.reason, this.now());
     if (kind === 'restart') this.metrics?.restarted('unhealthy');
     else if (kind === 'dependent-restart') this.metrics?.restarted('network-dependent');
     else if (kind === 'remove') this.metrics?.removed('exited');
@@ -221,9 +220,9 @@ export class ListenerObservability {
     this.notifier.notify({
       kind,
       container: { id: container.id, name: container.name, image: container.image ?? null },
-      reason: details.reason,
-      healthOutput: details.healthOutput ?? null,
-      ...(details.exitCode === undefined ? {} : { exitCode: details.exitCode }),
+      reason: report.reason,
+      healthOutput: report.healthOutput || null,
+      ...(report.exitCode === undefined ? {} : { exitCode: report.exitCode }),
     });
   }
 
