@@ -192,14 +192,14 @@ describe('health policy: restart unhealthy containers (listener, real Docker)', 
     // the 1 s timeout, start) shortly after its NOTICE. (On a busy host the third may still be
     // under way: wait for its event, within the bound below.)
     await waitFor(() => events!.of(idOf(s), ['restart']).length >= 3, {
-      timeoutMs: Math.max(1000, times[2]! + 3_000 - Date.now()),
+      timeoutMs: Math.max(1000, times[2]! + 5_000 - Date.now()),
       what: 'the third restart event',
     }).catch(() => undefined);
     const restarts = events!.of(idOf(s), ['restart']).map((e) => e.timeMs);
     expect(restarts).toHaveLength(3);
     restarts.forEach((doneAt, i) => {
       expect(doneAt - times[i]!).toBeGreaterThanOrEqual(0);
-      expect(doneAt - times[i]!).toBeLessThan(3_000);
+      expect(doneAt - times[i]!).toBeLessThan(5_000);
     });
   }, 60_000);
 
