@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// oclif checks its own Node range with semver as it loads (~18 ms of every start); this
-// package states its range in package.json "engines", so the check is skipped.
-process.env.OCLIF_DISABLE_ENGINE_WARNING ??= 'true';
-const { runCli } = await import('@checker/core/cli');
-const { default: Check } = await import('../dist/index.js');
+// The `check` command. Everything it runs is one esbuild bundle, oclif included
+// (dist/cli.bundle.js, made by scripts/bundle.mjs; a run reads more of it from dist/cli-chunks/),
+// compiled through Node's compile cache where Node has one (22+): the cache must be on before
+// the bundle is imported, hence the dynamic import.
+import module from 'node:module';
 
-await runCli(import.meta.url, Check);
+module.enableCompileCache?.();
+// oclif checks its own Node range with semver as it loads; this package states its range in
+// package.json "engines", so the check is skipped (and semver is left out of the bundle).
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= 'true';
+const { main } = await import('../dist/cli.bundle.js');
+await main(import.meta.url);

@@ -1,11 +1,22 @@
 // The body of every bin/run.js: rewrite the original single-dash spellings, then let oclif
-// run the tool's single command.
-import { type Command, execute } from '@oclif/core';
+// run the tool's single command. The tools ship as one esbuild bundle each (scripts/bundle.mjs),
+// oclif inside; what oclif would look for at start beyond the tool's own package.json is
+// switched off here, because a tool never has any of it:
+//   - user and dev plugins (oclif reads <data dir>/package.json, e.g.
+//     ~/.local/share/check/package.json, and would load any plugin listed there);
+//   - TypeScript sources (with NODE_ENV=development or test, as under vitest, oclif reads the
+//     package's tsconfig.json and loads the typescript compiler to find them).
+import { fileURLToPath } from 'node:url';
+import { type Command, execute, settings } from '@oclif/core';
 import { translateArgv } from './argv.js';
 
 export async function runCli(binUrl: string, command: Pick<typeof Command, 'flags'>): Promise<void> {
+  settings.enableAutoTranspile = false;
   const flags = Object.entries(command.flags ?? {});
   const names = new Set([...flags.map(([name]) => name), 'help', 'version']);
   const booleans = new Set(flags.filter(([, flag]) => flag.type === 'boolean').map(([name]) => name));
-  await execute({ dir: binUrl, args: translateArgv(process.argv.slice(2), names, booleans) });
+  await execute({
+    args: translateArgv(process.argv.slice(2), names, booleans),
+    loadOptions: { root: fileURLToPath(binUrl), userPlugins: false, devPlugins: false },
+  });
 }
