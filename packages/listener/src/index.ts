@@ -53,6 +53,8 @@ Every flag also reads MON_<FLAG> from the environment (--prefix ↔ MON_PREFIX).
         retries: flags.retries,
         quiet: flags.quiet,
         warm: flags.warm,
+        metrics: flags.metrics,
+        notify: flags.notify,
       },
       { monitorEntry: createRequire(import.meta.url).resolve('@checker/monitor/bin/child.js') },
     );

@@ -38,6 +38,8 @@ export interface LeasedRecordOptions {
   retry?: BackoffOptions;
   /** bound on one etcd call, ms; default 5000 */
   callTimeoutMs?: number;
+  /** told of every failed etcd call (the listener's metrics) */
+  onError?(error: unknown): void;
 }
 
 type Desired = { kind: 'published'; value: string } | { kind: 'withdrawn' };
@@ -55,6 +57,7 @@ export class LeasedRecord implements MonitorRecord {
   private readonly ttlSeconds: number;
   private readonly log: RegistryLog;
   private readonly callTimeoutMs: number;
+  private readonly onError: ((error: unknown) => void) | undefined;
   private readonly backoff: Backoff;
 
   /** What the owner asked for last, and how many times it has asked. */
@@ -88,6 +91,7 @@ export class LeasedRecord implements MonitorRecord {
     this.ttlSeconds = options.ttlSeconds;
     this.log = options.log;
     this.callTimeoutMs = options.callTimeoutMs ?? 5000;
+    this.onError = options.onError;
     this.backoff = new Backoff(options.retry ?? { initialMs: 100, maxMs: 1000 });
   }
 
@@ -354,6 +358,7 @@ export class LeasedRecord implements MonitorRecord {
   }
 
   private failed(error: unknown): void {
+    this.onError?.(error);
     if (error instanceof EtcdLeaseInvalidError && this.lease !== undefined) {
       // Never renew a dead lease: the next attempt grants a new one and writes the key again.
       this.log.info({ key: this.key, lease: this.lease.id }, 'etcd lease lost; granting a new one');

@@ -15,6 +15,7 @@ import {
 } from '../health/sidecar-labels.js';
 import type { Logger } from '../log/logger.js';
 import type { MonitorSupervisor } from './monitor-supervisor.js';
+import type { ListenerObservability } from './observability/listener-observability.js';
 import { PolicyActions, type PolicyActionsOptions } from './policy-actions.js';
 import { isIgnored } from './selection.js';
 
@@ -31,6 +32,11 @@ export interface ListenerOptions {
   ownContainerId?: string;
   /** told of every policy action (metrics, notifications) */
   onPolicyAction?: PolicyActionsOptions['onAction'];
+  /** told what the listener sees (metrics, /status, /healthz) */
+  observability?: Pick<
+    ListenerObservability,
+    'eventStream' | 'swept' | 'sidecarRemoved' | 'containerRemoved'
+  >;
   /** one-shot check sidecars this long past their timeout are removed by the sweep; default ORPHAN_SIDECAR_AFTER_MS */
   orphanSidecarAfterMs?: number;
 }
@@ -60,13 +66,17 @@ export class Listener {
   /** Subscribes first, then sweeps, so nothing that happens in between is lost. */
   async start(): Promise<void> {
     const { log } = this.options;
+    const seen = this.options.observability;
     this.events.on('event', (event) => this.onEvent(event));
+    this.events.on('connected', () => seen?.eventStream('up'));
     this.events.on('disconnected', (error) => {
+      seen?.eventStream('down', messageOf(error));
       if (this.streamDown === undefined)
         log.warning({ err: messageOf(error) }, 'Docker event stream lost; reconnecting');
       this.streamDown = messageOf(error);
     });
     this.events.on('resync', () => {
+      seen?.eventStream('up');
       log.info({ down: this.streamDown }, 'Docker event stream back; replayed missed events, reconciling');
       this.streamDown = undefined;
       void this.sweep();
@@ -126,6 +136,7 @@ export class Listener {
         return;
       case 'destroy':
         supervisor.release(event.id);
+        this.options.observability?.containerRemoved(event.id);
         return;
       default:
         supervisor.forward(event);
@@ -176,6 +187,7 @@ export class Listener {
       else if (at < listedAt - 60_000) this.eventAt.delete(id);
     }
     const changes = supervisor.reconcile(running, fresh);
+    this.options.observability?.swept(Date.now(), running.keys());
     if (changes.started || changes.stopped)
       log.info({ ...changes, running: running.size }, 'reconciled monitors with running containers');
   }
@@ -200,6 +212,7 @@ export class Listener {
     for (const c of orphans) {
       try {
         await docker.removeContainer(c.Id, { force: true });
+        this.options.observability?.sidecarRemoved();
         log.notice(
           {
             container: c.Names?.[0]?.replace(/^\//, ''),

@@ -50,8 +50,10 @@ export interface MonitorSupervisorOptions {
   warm?: number;
   /** a message from a child that has a container (records, verdicts), and how to answer it */
   onMessage?(owner: MonitorOwner, message: MonitorMessage, reply: (message: ListenerMessage) => void): void;
-  /** a child that had a container is gone */
-  onExit?(owner: MonitorOwner, code: number | null, signal: NodeJS.Signals | null): void;
+  /** a child was handed its container */
+  onAssign?(owner: MonitorOwner): void;
+  /** a child that had a container is gone; `crashed` when it ended unasked (it is replaced) */
+  onExit?(owner: MonitorOwner, code: number | null, signal: NodeJS.Signals | null, crashed: boolean): void;
   backoff?: BackoffOptions;
   healthyAfterMs?: number;
   /** how long a child may take to end after SIGTERM before it gets SIGKILL */
@@ -340,6 +342,7 @@ export class MonitorSupervisor {
     slot.startedAt = Date.now();
     this.send(child, { type: 'assign', container: slot.id, name: slot.name });
     this.options.log.debug({ container: slot.name, id: slot.id, pid: child.process.pid }, 'monitor started');
+    this.options.onAssign?.(this.ownerOf(child, slot));
   }
 
   private send(child: Child, message: ListenerMessage) {
@@ -401,7 +404,8 @@ export class MonitorSupervisor {
 
   private slotExited(slot: Slot, child: Child, code: number | null, signal: NodeJS.Signals | null) {
     const { log } = this.options;
-    this.options.onExit?.(this.ownerOf(child, slot), code, signal);
+    const crashed = slot.child === child && slot.wanted && !this.closing && !slot.stopping && code !== 0;
+    this.options.onExit?.(this.ownerOf(child, slot), code, signal, crashed);
     if (slot.child !== child) return;
     slot.child = undefined;
     clearTimeout(slot.killTimer);

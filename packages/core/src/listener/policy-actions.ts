@@ -207,8 +207,9 @@ export class PolicyActions {
         },
         'restarting unhealthy container',
       );
-      await this.restart(subject, info, decision.stopTimeoutMs);
+      // Reported as it begins, like the log line: a notification must not wait for the stop.
       this.report('restart', info, name, decision.reason, lastOutput);
+      await this.restart(subject, info, decision.stopTimeoutMs);
     });
   }
 
@@ -255,8 +256,8 @@ export class PolicyActions {
         { container: name, id, action: 'remove', exitCode: info.State?.ExitCode, reason: decision.reason },
         'removing exited container',
       );
-      await this.withRetries(`remove ${name}`, subject, () => this.options.docker.removeContainer(id));
       this.report('remove', info, name, decision.reason, '');
+      await this.withRetries(`remove ${name}`, subject, () => this.options.docker.removeContainer(id));
       this.forget(id);
     });
   }
@@ -302,13 +303,13 @@ export class PolicyActions {
         },
         'restarting a network dependent',
       );
+      this.report('dependent-restart', info, name, decision.reason, '');
       try {
         await this.restart(subject, info, labels.health.stopTimeoutMs);
       } catch (error) {
         this.network.restartFailed(id);
         throw error;
       }
-      this.report('dependent-restart', info, name, decision.reason, '');
       return true;
     });
     // Its network container may have started again meanwhile: look once more.

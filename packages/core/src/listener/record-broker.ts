@@ -20,6 +20,8 @@ export interface RecordBrokerOptions {
   client: Namespace;
   leases: LeaseKeeper;
   log: Logger;
+  /** told of every failed etcd call */
+  onError?(error: unknown): void;
 }
 
 /** Who asked: a monitor child, named for the log lines of its record. */
@@ -85,6 +87,7 @@ export class RecordBroker {
         key: request.key,
         ttlSeconds: request.ttlSeconds,
         log: ownerLog(this.options.log, owner),
+        onError: this.options.onError,
       });
       mine.set(request.key, record);
     }

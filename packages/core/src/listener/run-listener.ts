@@ -3,6 +3,7 @@
 // that client serves, the policies, and the signals. The `listener` CLI parses flags and calls
 // this.
 import { fork } from 'node:child_process';
+import type { MetricsAddress } from '../cli/flags.js';
 import { dockerControlFrom } from '../docker/connection.js';
 import { DockerClient, isNotFound } from '../docker/docker-client.js';
 import { detectOwnContainerId } from '../docker/own-container-id.js';
@@ -16,6 +17,7 @@ import { etcdConnectionOf, type StandaloneMonitorSettings } from '../monitor/run
 import { defaultHostIp } from '../record/host-ip.js';
 import { Listener } from './listener.js';
 import { MonitorSupervisor } from './monitor-supervisor.js';
+import { ListenerObservability } from './observability/listener-observability.js';
 import { RecordBroker } from './record-broker.js';
 
 export interface ListenerSettings extends Omit<StandaloneMonitorSettings, 'container'> {
@@ -26,6 +28,10 @@ export interface ListenerSettings extends Omit<StandaloneMonitorSettings, 'conta
   quiet: boolean;
   /** monitors kept booted and idle */
   warm: number;
+  /** --metrics: where /metrics, /status and /healthz are served; off when undefined */
+  metrics?: MetricsAddress;
+  /** --notify: webhook URLs for policy actions and crash loops */
+  notify?: readonly string[];
 }
 
 export interface ListenerWiring {
@@ -46,6 +52,7 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
   let etcd: { close(): void } | undefined;
   let leases: LeaseKeeper | undefined;
   let refused: string | undefined;
+  let observability: ListenerObservability | undefined;
   try {
     const control = dockerControlFrom(settings.control);
     const docker = DockerClient.fromControl(control);
@@ -61,7 +68,15 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
       .catch((error) =>
         log.warning({ err: messageOf(error) }, 'etcd does not answer yet; records will wait for it'),
       );
-    const broker = new RecordBroker({ client, leases, log });
+    const seen = await ListenerObservability.create({
+      log,
+      metrics: settings.metrics,
+      notify: settings.notify,
+      intervalMs: settings.interval,
+      imageOf: async (id) => (await docker.inspectContainer(id)).Config?.Image,
+    });
+    observability = seen;
+    const broker = new RecordBroker({ client, leases, log, onError: () => seen.etcdError() });
     const childSettings: MonitorSettings = {
       control,
       mode: settings.mode,
@@ -87,10 +102,16 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
         });
         return Boolean(info?.State?.Running);
       },
+      onAssign: (owner) => seen.monitorStarted({ id: owner.container, name: owner.name }, owner.pid),
       onMessage: (owner, message, reply) => {
+        const ref = { id: owner.container, name: owner.name };
+        if (message.type === 'checked') return seen.checked(ref, message);
         if (message.type !== 'record') return;
         void broker.serve(owner, message).then(
-          (outcome) => reply({ type: 'record-done', requestId: message.requestId, outcome }),
+          (outcome) => {
+            seen.recordServed(ref, message.op, message.key, outcome);
+            reply({ type: 'record-done', requestId: message.requestId, outcome });
+          },
           (error) => {
             log.warning(
               { container: owner.name, id: owner.container, err: messageOf(error) },
@@ -100,8 +121,9 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
           },
         );
       },
-      onExit: (owner, code) => {
+      onExit: (owner, code, signal, crashed) => {
         broker.release(owner.id);
+        seen.monitorExited({ id: owner.container, name: owner.name }, code, signal, crashed);
         // A monitor refuses the listener's own settings (--mode exec where hung checks cannot be
         // ended): every other one would too, so the listener stops and says so.
         if (code === ExitStatus.usage && !refused) {
@@ -121,6 +143,8 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
       ownContainerId: await detectOwnContainerId(),
       // Not a flag: the default suits every check timeout; tests shorten it.
       orphanSidecarAfterMs: Number(process.env.CHECKER_ORPHAN_SIDECAR_AFTER_MS) || undefined,
+      onPolicyAction: (report) => seen.policyAction(report),
+      observability: seen,
     });
     const stopped = new Promise<void>((resolve) => {
       // Repeated signals are harmless: systemd (KillMode=control-group) signals the listener
@@ -135,6 +159,7 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     });
+    await seen.start();
     await listener.start();
     await stopped;
     // Every monitor has closed its record (the host is leaving); nothing is left to serve.
@@ -147,6 +172,7 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
     process.stderr.write(`listener: ${messageOf(error)}\n`);
     return status;
   } finally {
+    await observability?.close();
     leases?.close();
     etcd?.close();
     closeLog();
