@@ -1,6 +1,7 @@
 // The built `listener` as a real process for the policy tests (test/policies): its stdout read
-// as pino JSON lines (its own and its monitors'), waits on those lines, a SIGTERM stop, and the
-// Docker facts the policies change (StartedAt, Docker's own events, anonymous volumes).
+// as pino JSON lines (its own and its monitors'), waits on those lines, a SIGTERM stop, the
+// Docker facts the policies change (StartedAt, Docker's own events, anonymous volumes), and an
+// etcd watch of the records, as a consumer of the registry sees them.
 // Every listener started here runs with a `--prefix` of the test's own, so it never touches
 // containers of other tests sharing the daemon.
 import { spawn } from 'node:child_process';
@@ -9,8 +10,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { etcdOptionsFrom } from '../../packages/core/src/etcd/connection.js';
 import { type RunningTool, spawnTool, type ToolOptions, type ToolResult } from './cli.js';
-import { DOCKER_BIN, docker, dockerOk, removeContainers, TEST_IMAGE, TEST_LABEL } from './images.js';
+import type { TestEtcd } from './etcd.js';
+import { DOCKER_BIN, docker, dockerOk, removeContainers, TEST_IMAGE, TEST_LABEL, waitFor } from './images.js';
 
 /** One stdout line of the listener or of one of its monitors. */
 export interface LogLine {
@@ -354,6 +358,77 @@ export async function startDockerProxy(
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- for the healing tests (issue 11)
+
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** Resolves at the wall-clock time `atMs` (Date.now()), at once when it has passed. */
+export const sleepUntil = (atMs: number): Promise<void> => sleep(atMs - Date.now());
+
+/** `docker exec <id> …command`; never rejects on a non-zero exit (callers assert on `code`). */
+export function dockerExec(id: string, command: string[], timeoutMs = 20_000) {
+  return docker(['exec', id, ...command], { timeoutMs });
+}
+
+/**
+ * The first event of the container with one of `actions`, stamped by Docker after `afterMs`
+ * (exclusive), as soon as the recorder has it.
+ */
+export function waitForDockerEvent(
+  recorder: DockerEventRecorder,
+  id: string,
+  actions: string[],
+  {
+    afterMs = Number.NEGATIVE_INFINITY,
+    timeoutMs = 15_000,
+    what = `${actions.join('/')} of ${id.slice(0, 12)}`,
+  } = {},
+): Promise<DockerEvent> {
+  return waitFor(() => recorder.of(id, actions).find((e) => e.timeMs > afterMs), {
+    timeoutMs,
+    intervalMs: 50,
+    what,
+  });
+}
+
+export interface KeyChange {
+  type: 'put' | 'delete';
+  key: string;
+  /** Date.now() when the watch delivered it: never earlier than etcd made the change */
+  at: number;
+  /** etcd's mod_revision of the change: the order etcd made the changes in */
+  revision: number;
+}
+
+export interface KeyWatch {
+  readonly changes: readonly KeyChange[];
+  of(key: string): KeyChange[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Every PUT and DELETE under `prefix` as an etcd watch (an Etcd3 client of the test's own) sees
+ * them, from now on: what a consumer of the registry sees.
+ */
+export async function watchKeys(etcd: TestEtcd, prefix: string): Promise<KeyWatch> {
+  const client = new Etcd3(etcdOptionsFrom(etcd.connection));
+  const changes: KeyChange[] = [];
+  const watcher = await client.watch().prefix(prefix).create();
+  const push = (type: KeyChange['type']) => (kv: { key: Buffer; mod_revision: string }) =>
+    changes.push({ type, key: kv.key.toString(), at: Date.now(), revision: Number(kv.mod_revision) });
+  watcher.on('put', push('put'));
+  watcher.on('delete', push('delete'));
+  return {
+    changes,
+    of: (key) => changes.filter((c) => c.key === key),
+    async stop() {
+      await watcher.cancel().catch(() => undefined);
+      client.close();
     },
   };
 }
