@@ -281,9 +281,10 @@ describe('the checker/monitor and checker/listener images (Dockerfile.monitor, D
     await waitForKey(etcd, key, false, 5_000);
   }, 90_000);
 
-  it('the listener image registers a container started after it, and removes the key with the container', async () => {
+  it('the listener image registers a container started after it, removes the key with the container, and is healthy by its /healthz', async () => {
     const image = await ensureTestImage();
     const prefix = uniqueName('img-lis');
+    const port = await freePort();
     const listener = await dockerOk([
       'run',
       '-d',
@@ -296,6 +297,14 @@ describe('the checker/monitor and checker/listener images (Dockerfile.monitor, D
       `MON_ETCD_HOST=${etcd.hosts}`,
       '-e',
       `MON_PREFIX=${prefix}`,
+      // Host networking shares the host's ports: a port of the test's own for /metrics, and the
+      // image's HEALTHCHECK (which asks /healthz there) every second instead of every 30 s.
+      '-e',
+      `MON_METRICS=127.0.0.1:${port}`,
+      '--health-interval',
+      '1s',
+      '--health-start-period',
+      '0s',
       // The default sidecar mode: exec mode refuses to run from a container (it could not end a
       // hung check there), unless the container shares the host's pid namespace.
       LISTENER_IMAGE,
@@ -320,6 +329,18 @@ describe('the checker/monitor and checker/listener images (Dockerfile.monitor, D
     containers.push(target);
     const key = `/SERVICE/busybox/${target}`;
     await waitForKey(etcd, key, true);
+    // Docker's health check of the image asks the listener's /healthz.
+    const healthDeadline = Date.now() + 20_000;
+    for (;;) {
+      const health = await dockerOk(['inspect', '--format', '{{.State.Health.Status}}', listener]);
+      if (health === 'healthy') break;
+      if (Date.now() > healthDeadline) throw new Error(`the listener image is ${health}, not healthy`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {
+      containers: { id: string }[];
+    };
+    expect(status.containers.map((c) => c.id)).toEqual([target]);
     await dockerOk(['rm', '-f', target]);
     await waitForKey(etcd, key, false, 5_000);
     // SIGTERM: the listener ends its monitors and exits 0.
