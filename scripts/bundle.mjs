@@ -3,7 +3,8 @@
 // hundred modules: every `check`, and every monitor child of the listener, starts faster and
 // smaller. What stays outside each bundle, loaded from node_modules at run time:
 //   - unix-dgram: a native module (syslog), optional;
-//   - docker-modem's ssh transport and dockerode's BuildKit session (ssh2, gRPC, protobuf):
+//   - docker-modem's ssh transport and dockerode's BuildKit session and output (ssh2, gRPC,
+//     protobuf):
 //     checker never opens either, so each is replaced by a stand-in that requires the real
 //     module only if it is ever called (the bundled form of core's load-dockerode.ts).
 //
@@ -13,6 +14,8 @@
 
 import { rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -31,18 +34,26 @@ export const BUNDLES = [
 const deferred = [
   { importer: /docker-modem[/\\]lib[/\\]modem\.js$/, request: './ssh', real: 'docker-modem/lib/ssh' },
   { importer: /dockerode[/\\]lib[/\\]docker\.js$/, request: './session', real: 'dockerode/lib/session' },
+  // protobufjs, to decode BuildKit's build output: required inside followProgress only
+  { importer: /dockerode[/\\]lib[/\\]docker\.js$/, request: './buildkit', real: 'dockerode/lib/buildkit' },
 ];
 
 /** See the header: modules replaced by a function that loads them on first call. */
 const deferModules = {
   name: 'defer-modules',
   setup(build) {
-    build.onResolve({ filter: /^\.\/(ssh|session)$/ }, (args) => {
+    build.onResolve({ filter: /^\.\/(ssh|session|buildkit)$/ }, (args) => {
       const match = deferred.find((d) => d.request === args.path && d.importer.test(args.importer));
       return match ? { path: match.real, namespace: 'deferred' } : undefined;
     });
+    // A stand-in that loads the real module on first use, whether it is called (a function
+    // export) or its properties are read (an object export).
     build.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
-      contents: `let real; module.exports = function deferred(...args) { real ??= require(${JSON.stringify(args.path)}); return real.apply(this, args); };`,
+      contents: `let real; const load = () => (real ??= require(${JSON.stringify(args.path)}));
+module.exports = new Proxy(function deferred() {}, {
+  apply: (_target, self, args) => load().apply(self, args),
+  get: (_target, key) => load()[key],
+});`,
       loader: 'js',
     }));
     // docker-modem's debug logging (DEBUG=modem) is never used by checker; the `debug` package
@@ -80,7 +91,7 @@ export async function bundle() {
       banner: {
         js: "import { createRequire as __checkerRequire } from 'node:module'; const require = __checkerRequire(import.meta.url);",
       },
-      external: ['unix-dgram', 'docker-modem/lib/ssh', 'dockerode/lib/session'],
+      external: ['unix-dgram', 'docker-modem/lib/ssh', 'dockerode/lib/session', 'dockerode/lib/buildkit'],
       plugins: [deferModules],
       // Smaller source, smaller heap: the bundle's text stays in every process's memory. The
       // source map (not loaded unless Node runs with --enable-source-maps) maps stack traces back.
@@ -178,6 +189,52 @@ const fromCore = {
   },
 };
 
+// oclif requires some of Node's own modules at its load for one rarely taken path each; loading
+// them costs every start a few ms (child_process brings net, dgram and more). Each is replaced,
+// for that oclif module only, by a stand-in that loads the real one on first use.
+/** `node:module` → the oclif module whose require of it is deferred */
+const oclifDeferred = {
+  // readline: reading an argument from stdin (no flag or argument of the tools takes stdin).
+  'node:readline': /@oclif[/\\]core[/\\]lib[/\\]parser[/\\]parse\.js$/,
+  // perf_hooks: oclif's performance marks (only with OCLIF_PERFORMANCE / debug).
+  'node:perf_hooks': /@oclif[/\\]core[/\\]lib[/\\]performance\.js$/,
+  // child_process: finding the shell on Windows.
+  'node:child_process': /@oclif[/\\]core[/\\]lib[/\\]util[/\\]os\.js$/,
+};
+// Also from util/os.js: `await import('wsl-utils')` for its isWsl, the one thing needed off
+// Windows; wsl-utils itself imports child_process for PowerShell. The stand-in takes isWsl from
+// is-wsl (what wsl-utils re-exports), and the real module only when PowerShell is asked for.
+const OCLIF_OS = /@oclif[/\\]core[/\\]lib[/\\]util[/\\]os\.js$/;
+
+const deferOclifModules = {
+  name: 'defer-oclif-modules',
+  setup(build) {
+    const names = Object.keys(oclifDeferred).join('|');
+    build.onResolve({ filter: new RegExp(`^(${names})$`) }, (args) =>
+      oclifDeferred[args.path].test(args.importer) ? { path: args.path, namespace: 'oclif-deferred' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'oclif-deferred' }, (args) => ({
+      contents: `let real;
+const load = () => (real ??= require(${JSON.stringify(args.path)}));
+module.exports = new Proxy({}, {
+  get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
+  has: (_, key) => key in load(),
+});`,
+      loader: 'js',
+    }));
+    build.onResolve({ filter: /^wsl-utils$/ }, (args) =>
+      OCLIF_OS.test(args.importer) ? { path: 'wsl-utils', namespace: 'wsl-utils-light' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'wsl-utils-light' }, () => ({
+      contents: `export { default as isWsl } from 'is-wsl';
+export const powerShellPath = async (...args) => (await import('wsl-utils')).powerShellPath(...args);`,
+      loader: 'js',
+      // Where wsl-utils is, so that is-wsl is the copy wsl-utils would use.
+      resolveDir: dirname(createRequire(createRequire(`${root}/node_modules/@oclif/core/package.json`).resolve('@oclif/core')).resolve('wsl-utils')),
+    }));
+  },
+};
+
 async function bundleCli(tool, out) {
   const dist = `${root}/packages/${tool}/dist`;
   // Chunk names carry a content hash: drop the previous build's.
@@ -204,7 +261,7 @@ export const main = (binUrl) => runCli(binUrl, Command);
     target: 'node22',
     format: 'esm',
     banner: { js: CLI_BANNER },
-    plugins: [fromCore, leaveOutOclifUnused],
+    plugins: [fromCore, leaveOutOclifUnused, deferOclifModules],
     minify: true,
     sourcemap: true,
     legalComments: 'none',
