@@ -24,15 +24,29 @@
 // isolation the command gets each way (capabilities, seccomp, cgroup, AppArmor).
 // Needs root, the host's pid namespace and `npm run build` (the pause program is read from
 // packages/core/dist). BENCH_RUNS (default 40) checks per way, in batches of BENCH_BATCH (5).
+// BENCH_DAEMON=private runs it all against a dockerd and containerd of its own, whose CPU is
+// then this bench's alone (the host's daemon may be serving other work meanwhile).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import {
   BENCH_LABEL_KEY,
   containerIp,
+  DOCKER_BIN,
   dockerApi,
   ensureImage,
   now,
@@ -45,6 +59,7 @@ import {
   stats,
   trackContainer,
   uniquePrefix,
+  untrackContainer,
 } from './lib.mjs';
 
 const RUNS = Math.max(30, Number(process.env.BENCH_RUNS ?? 40));
@@ -52,8 +67,13 @@ const BATCH = Math.max(1, Number(process.env.BENCH_BATCH ?? 5));
 const HUNG_RUNS = Math.max(1, Number(process.env.BENCH_HUNG_RUNS ?? 3));
 const IDLE_BATCH_MS = 1000;
 /** Where dockerd 20.10 keeps runc's state when no --exec-root is given. */
-const DEFAULT_RUNC_ROOT = '/run/docker/runtime-runc/moby';
-const DEFAULT_BUNDLES = '/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby';
+/** dockerd's --exec-root: runc's state and containerd's bundles live below it */
+let execRoot = '/run/docker';
+let dockerdPidFile = '/var/run/docker.pid';
+/** with BENCH_DAEMON=private: the cgroup holding that daemon's whole tree */
+let daemonCgroup;
+/** with BENCH_DAEMON=private: the cgroup holding this process and its children */
+let callerCgroup;
 
 let pauseModule;
 try {
@@ -91,6 +111,58 @@ function hostBusyMs() {
   return (user + nice + system + irq + softirq + steal) * tickMs;
 }
 
+// CPU accounting by cgroup (ns, whatever the other load): the private daemon's whole tree
+// (dockerd, containerd, shims, runc until its child joins the container) in one cgroup, this
+// process and its children (runc, nsenter, what they run outside a container) in another, and
+// a container's own processes in the cgroup Docker made for it (cgroupfs driver: /docker/<id>).
+const CGROUP_V2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+const CGROUP_ROOT = CGROUP_V2 ? '/sys/fs/cgroup' : '/sys/fs/cgroup/cpuacct';
+
+function cgroupCpuMs(path) {
+  try {
+    if (CGROUP_V2) {
+      const usec = /^usage_usec (\d+)/m.exec(readFileSync(join(CGROUP_ROOT, path, 'cpu.stat'), 'utf8'));
+      return usec ? Number(usec[1]) / 1000 : 0;
+    }
+    return Number(readFileSync(join(CGROUP_ROOT, path, 'cpuacct.usage'), 'utf8')) / 1e6;
+  } catch {
+    return 0; // gone (a removed container) or none
+  }
+}
+
+/** A cgroup of this run's own, removed at cleanup (after whatever is in it left). */
+function makeCgroup(name) {
+  const path = `checker-bench-${RUN_ID}-${name}`;
+  mkdirSync(join(CGROUP_ROOT, path));
+  onCleanup(async () => {
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(join(CGROUP_ROOT, path));
+        return;
+      } catch {
+        await sleep(100); // processes still leaving
+      }
+    }
+    console.error(`cleanup: cannot remove cgroup ${join(CGROUP_ROOT, path)}`);
+  });
+  return { path, procs: join(CGROUP_ROOT, path, 'cgroup.procs') };
+}
+
+/** Moves this process into a cgroup (its children follow), and back at cleanup. */
+function enterCgroup(cgroup) {
+  const home = readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find(([, controllers]) =>
+      CGROUP_V2 ? controllers === '' : controllers.split(',').includes('cpuacct'),
+    )?.[2];
+  writeFileSync(cgroup.procs, String(process.pid));
+  // registered after makeCgroup's hook, so it runs first: out of the cgroup before its rmdir
+  onCleanup(() => writeFileSync(join(CGROUP_ROOT, home ?? '/', 'cgroup.procs'), String(process.pid)));
+}
+
+const containerCgroup = (id) => (id ? `docker/${id}` : undefined);
+
 function cmdlineOf(pid) {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
@@ -123,10 +195,10 @@ function pidsRunning(words) {
 }
 
 function daemonPids() {
-  const dockerd = Number(readFileSync('/var/run/docker.pid', 'utf8').trim());
+  const dockerd = Number(readFileSync(dockerdPidFile, 'utf8').trim());
   if (cmdlineOf(dockerd)[0]?.endsWith('dockerd') !== true)
-    throw new Error(`/var/run/docker.pid (${dockerd}) is not dockerd`);
-  const containerdPidFile = '/run/docker/containerd/containerd.pid';
+    throw new Error(`${dockerdPidFile} (${dockerd}) is not dockerd`);
+  const containerdPidFile = join(execRoot, 'containerd', 'containerd.pid');
   let containerd = existsSync(containerdPidFile) ? Number(readFileSync(containerdPidFile, 'utf8').trim()) : 0;
   if (!cmdlineOf(containerd)[0]?.endsWith('containerd')) {
     // a system containerd rather than dockerd's own
@@ -166,9 +238,11 @@ function onPath(name) {
  */
 async function detectRunc(sidecarId, sidecarPid) {
   let binaryName = 'runc';
-  let root = DEFAULT_RUNC_ROOT;
+  // what dockerd 20.10 gives the shim when no runtime options say otherwise
+  let root = join(execRoot, 'runtime-runc', 'moby');
+  const bundles = join(execRoot, 'containerd', 'daemon', 'io.containerd.runtime.v2.task', 'moby');
   try {
-    const options = JSON.parse(readFileSync(join(DEFAULT_BUNDLES, sidecarId, 'options.json'), 'utf8'));
+    const options = JSON.parse(readFileSync(join(bundles, sidecarId, 'options.json'), 'utf8'));
     if (options.binary_name) binaryName = options.binary_name;
     if (options.root) root = join(options.root, 'moby');
   } catch {
@@ -189,6 +263,99 @@ async function detectRunc(sidecarId, sidecarPid) {
   }
   const version = await collect(spawn(binary, ['--version'])).then((r) => r.stdout.split('\n')[0]);
   return { binary, root, version, systemdCgroup: state.config?.cgroups?.systemd === true };
+}
+
+// ---------------------------------------------------------------- a private daemon
+
+const run = (cmd, args, opts) =>
+  collect(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })).then((r) => {
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim()}`);
+    return r.stdout;
+  });
+
+/**
+ * BENCH_DAEMON=private: a dockerd (with its own containerd) that only this bench talks to, so
+ * its CPU is this bench's alone; the host's daemon may be busy with other work. Own data and
+ * exec roots, socket, pid file and bridge (never --bridge=none: that deletes docker0), the
+ * test image loaded into it; everything goes at cleanup. Points DOCKER_HOST at it.
+ */
+async function startPrivateDaemon(imageRef) {
+  const dir = mkdtempSync(join(tmpdir(), 'checker-bench-dockerd-'));
+  const socket = join(dir, 'docker.sock');
+  const control = `unix://${socket}`;
+  const bridge = `chkb${Math.random().toString(36).slice(2, 10)}`;
+  const used = await run('ip', ['-4', '-o', 'addr', 'show']);
+  let subnet = 1 + Math.floor(Math.random() * 250);
+  while (used.includes(`10.198.${subnet}.`)) subnet = (subnet % 254) + 1;
+  let child;
+  // made first so that its removal, a cleanup hook, runs after the daemon's (hooks run in reverse)
+  const cgroup = makeCgroup('docker');
+  daemonCgroup = cgroup.path;
+  onCleanup(async () => {
+    // runs before lib's container cleanup: this daemon removes its own containers, then goes
+    const cli = (args) => collect(spawn(DOCKER_BIN, ['-H', control, ...args]));
+    const ids = (await cli(['ps', '-aq', '--no-trunc']).catch(() => ({ stdout: '' }))).stdout
+      .split('\n')
+      .filter(Boolean);
+    if (ids.length > 0) await cli(['rm', '-f', '-v', ...ids]).catch(() => {});
+    for (const id of ids) untrackContainer(id);
+    if (child && child.exitCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+    for (const pid of allPids()) {
+      if (pid !== process.pid && cmdlineOf(pid).join(' ').includes(dir)) process.kill(pid, 'SIGKILL');
+    }
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4] ?? '')
+      .filter((point) => point === dir || point.startsWith(`${dir}/`))
+      .sort((a, b) => b.length - a.length);
+    for (const point of mounts) await run('umount', ['-l', point]).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    await run('ip', ['link', 'delete', bridge]).catch(() => {});
+    delete process.env.DOCKER_HOST;
+  });
+  await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+  await run('ip', ['addr', 'add', `10.198.${subnet}.1/24`, 'dev', bridge]);
+  await run('ip', ['link', 'set', bridge, 'up']);
+  const log = openSync(join(dir, 'dockerd.log'), 'a');
+  child = spawn(
+    'sh',
+    [
+      '-c',
+      'echo $$ > "$0" && exec dockerd "$@"',
+      cgroup.procs,
+      `--data-root=${join(dir, 'data')}`,
+      `--exec-root=${join(dir, 'exec')}`,
+      '-H',
+      control,
+      `--pidfile=${join(dir, 'docker.pid')}`,
+      `--bridge=${bridge}`,
+      '--iptables=false',
+      '--ip-masq=false',
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  closeSync(log);
+  for (let waited = 0; ; waited += 100) {
+    const r = await collect(spawn(DOCKER_BIN, ['-H', control, 'version']));
+    if (r.code === 0) break;
+    if (child.exitCode !== null || waited > 30_000) {
+      throw new Error(
+        `the private dockerd did not answer: ${readFileSync(join(dir, 'dockerd.log'), 'utf8').slice(-1500)}`,
+      );
+    }
+    await sleep(100);
+  }
+  await run('sh', ['-c', `${DOCKER_BIN} save "$1" | ${DOCKER_BIN} -H "$2" load -q`, '--', imageRef, control]);
+  execRoot = join(dir, 'exec');
+  dockerdPidFile = join(dir, 'docker.pid');
+  const caller = makeCgroup('caller');
+  enterCgroup(caller);
+  callerCgroup = caller.path;
+  process.env.DOCKER_HOST = control;
 }
 
 // ---------------------------------------------------------------- the five ways
@@ -484,7 +651,7 @@ function demuxBuffer(buffer) {
 
 // ---------------------------------------------------------------- measuring
 
-function snapshot(pids, shims) {
+function snapshot(pids, shims, container) {
   const d = procCpu(pids.dockerd);
   const c = procCpu(pids.containerd);
   const self = process.cpuUsage();
@@ -501,6 +668,9 @@ function snapshot(pids, shims) {
     shims: shimMs,
     self: (self.user + self.system) / 1000,
     children: kids.children,
+    daemonTree: daemonCgroup ? cgroupCpuMs(daemonCgroup) : 0,
+    callerTree: callerCgroup ? cgroupCpuMs(callerCgroup) : 0,
+    container: container ? cgroupCpuMs(container) : 0,
   };
 }
 
@@ -517,11 +687,13 @@ function add(total, d) {
 await runBench('bench:check-paths', async () => {
   if (process.getuid?.() !== 0)
     throw new Error('run as root: runc, nsenter and /proc of the daemons need it');
+  const image = await ensureImage();
+  // the image id survives save/load: the same image in the private daemon
+  if (process.env.BENCH_DAEMON === 'private') await startPrivateDaemon(image.ref);
   const api = dockerApi();
   const { Arch } = await api.version();
   const arch = pauseArchOf(Arch);
   if (!arch) throw new Error(`no pause program for the daemon's architecture ${Arch}`);
-  const image = await ensureImage();
   const prefix = uniquePrefix('paths');
   const targetId = await runContainer(['--init', '--name', `${prefix}target`, image.ref, 'sleep', '600']);
   const targetInfo = await api.getContainer(targetId).inspect();
@@ -569,10 +741,13 @@ await runBench('bench:check-paths', async () => {
     d: [],
     e: [],
   };
+  /** where each way's command runs, for the container column: (a)'s cgroups go with each sidecar */
+  const inContainer = { b: () => targetId, c: () => sidecar.id, d: () => sidecar.id, f: () => agent.id };
 
   console.log(
     `bench:check-paths: ${RUNS} checks a way in batches of ${BATCH}, interleaved; command \`true ${ip}\`; ` +
-      `daemon ${Arch}, pause program ${arch}; dockerd ${pids.dockerd}, containerd ${pids.containerd}; ` +
+      `daemon ${Arch}${process.env.BENCH_DAEMON === 'private' ? ' (private)' : ''}, pause program ${arch}; ` +
+      `dockerd ${pids.dockerd}, containerd ${pids.containerd}; ` +
       `load average ${readFileSync('/proc/loadavg', 'utf8').trim()}; ` +
       (runc.binary
         ? `runc ${runc.binary} --root ${runc.root} (${runc.version}${runc.systemdCgroup ? ', systemd cgroups' : ''})`
@@ -601,14 +776,15 @@ await runBench('bench:check-paths', async () => {
     const order = [...ways.slice(round % ways.length), ...ways.slice(0, round % ways.length)];
     for (const way of order) {
       const r = results.get(way.key);
-      const before = snapshot(pids, shims[way.key]);
+      const container = containerCgroup(inContainer[way.key]?.());
+      const before = snapshot(pids, shims[way.key], container);
       for (let i = 0; i < BATCH; i++) {
         const t = now();
         const out = await way.run(['true', ip]);
         r.times.push(now() - t);
         if (out.code !== 0) r.failures++;
       }
-      add(r.cpu, diff(before, snapshot(pids, shims[way.key])));
+      add(r.cpu, diff(before, snapshot(pids, shims[way.key], container)));
     }
     const before = snapshot(pids, []);
     await sleep(IDLE_BATCH_MS);
@@ -661,11 +837,39 @@ await runBench('bench:check-paths', async () => {
     rows,
   );
 
+  if (daemonCgroup) {
+    const cgroupRows = [...results.values()].map(({ way, times, cpu }) => {
+      const per = (k) => (cpu[k] - rate(k) * cpu.t) / times.length;
+      const total = per('daemonTree') + per('callerTree') + per('container');
+      return [
+        way.label,
+        per('daemonTree'),
+        per('callerTree'),
+        inContainer[way.key] ? per('container') : '–',
+        total,
+      ];
+    });
+    printTable(
+      "Per check, by cgroup (the private daemon's; ms of CPU per check, net of its idle use " +
+        `${(rate('daemonTree') * 1000).toFixed(1)} ms/s; unaffected by other load)`,
+      [
+        '<way',
+        'dockerd + containerd + shims + runc',
+        'caller + children (runc, nsenter)',
+        "in the container's cgroup",
+        'total',
+      ],
+      cgroupRows,
+    );
+  }
+
   const busyShare = rate('host') / cpus().length;
   if (busyShare > 0.3) {
     console.log(
-      `\nWARNING: other work kept the host ${(busyShare * 100).toFixed(0)}% busy while this bench idled: the dockerd, ` +
-        'containerd and host columns carry its noise; the shim/runc/command and caller columns are per process and hold.',
+      `\nWARNING: other work kept the host ${(busyShare * 100).toFixed(0)}% busy while this bench idled: ` +
+        (daemonCgroup
+          ? 'the host columns carry its noise; the cgroup table and the dockerd and containerd columns do not.'
+          : 'the dockerd, containerd and host columns carry its noise; the shim/runc/command and caller columns are per process and hold (BENCH_DAEMON=private measures Docker alone).'),
     );
   }
 
