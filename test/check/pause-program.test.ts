@@ -59,7 +59,13 @@ describe('a long-lived sidecar idling on the pause program', () => {
       Image: image,
       Entrypoint: [PAUSE_PROGRAM_PATH],
       Cmd: [],
-      Labels: { 'checker.sidecar': '1', 'checker.test': '1' },
+      // as a monitor labels its long-lived sidecar: the listener's sweep leaves `idle` ones alone
+      Labels: {
+        'checker.sidecar': '1',
+        'checker.sidecar.kind': 'idle',
+        'checker.target': target,
+        'checker.test': '1',
+      },
       HostConfig: { NetworkMode: `container:${target}`, Init: true },
     });
     sidecars.push(sidecar.id);
@@ -135,6 +141,10 @@ describe('a long-lived sidecar idling on the pause program', () => {
       '--init',
       '--label',
       'checker.sidecar=1',
+      '--label',
+      'checker.sidecar.kind=idle',
+      '--label',
+      `checker.target=${target}`,
       '--label',
       'checker.test=1',
       '--network',
