@@ -25,7 +25,9 @@
 // Needs root, the host's pid namespace and `npm run build` (the pause program is read from
 // packages/core/dist). BENCH_RUNS (default 40) checks per way, in batches of BENCH_BATCH (5).
 // BENCH_DAEMON=private runs it all against a dockerd and containerd of its own, whose CPU is
-// then this bench's alone (the host's daemon may be serving other work meanwhile).
+// then this bench's alone (the host's daemon may be serving other work meanwhile), and adds a
+// table by cgroup: that daemon's whole tree (dockerd, containerd, shims, runc), this process
+// with its children, and the exec'd container's own cgroup, in ns, whatever else the host runs.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
