@@ -12,10 +12,10 @@
 //
 //   node scripts/bundle.mjs            all bundles
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -211,7 +211,9 @@ const deferOclifModules = {
   setup(build) {
     const names = Object.keys(oclifDeferred).join('|');
     build.onResolve({ filter: new RegExp(`^(${names})$`) }, (args) =>
-      oclifDeferred[args.path].test(args.importer) ? { path: args.path, namespace: 'oclif-deferred' } : undefined,
+      oclifDeferred[args.path].test(args.importer)
+        ? { path: args.path, namespace: 'oclif-deferred' }
+        : undefined,
     );
     build.onLoad({ filter: /.*/, namespace: 'oclif-deferred' }, (args) => ({
       contents: `let real;
@@ -230,16 +232,35 @@ module.exports = new Proxy({}, {
 export const powerShellPath = async (...args) => (await import('wsl-utils')).powerShellPath(...args);`,
       loader: 'js',
       // Where wsl-utils is, so that is-wsl is the copy wsl-utils would use.
-      resolveDir: dirname(createRequire(createRequire(`${root}/node_modules/@oclif/core/package.json`).resolve('@oclif/core')).resolve('wsl-utils')),
+      resolveDir: dirname(
+        createRequire(
+          createRequire(`${root}/node_modules/@oclif/core/package.json`).resolve('@oclif/core'),
+        ).resolve('wsl-utils'),
+      ),
+    }));
+  },
+};
+
+// `import { randomBytes } from 'node:crypto'` in an ES module makes Node build the module's ES
+// facade, which reads every export and so loads every lazy part of it (all of crypto's, fs's
+// promises API, …): ~10 ms of a check for crypto alone. Required as CommonJS, the lazy parts stay
+// unloaded until used; esbuild's interop then reads only the names the code uses, when it does.
+const builtinsAsCommonJs = {
+  name: 'builtins-as-commonjs',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === 'import-statement' ? { path: args.path, namespace: 'builtin-cjs' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'builtin-cjs' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
     }));
   },
 };
 
 async function bundleCli(tool, out) {
   const dist = `${root}/packages/${tool}/dist`;
-  // Chunk names carry a content hash: drop the previous build's.
-  rmSync(`${dist}/cli-chunks`, { recursive: true, force: true });
-  await build({
+  const result = await build({
     // oclif's "single" strategy imports its target and takes as the command the module itself
     // if it exports a `run` function, else its default export: hence `main`, not `run`.
     stdin: {
@@ -252,6 +273,8 @@ export const main = (binUrl) => runCli(binUrl, Command);
       sourcefile: `${tool}-cli.js`,
       loader: 'js',
     },
+    // Paths (and so chunk hashes) relative to the repository, whatever the working directory.
+    absWorkingDir: resolve(root),
     outdir: dist,
     entryNames: out.slice(out.lastIndexOf('/') + 1).replace(/\.js$/, ''),
     chunkNames: 'cli-chunks/[name]-[hash]',
@@ -261,12 +284,20 @@ export const main = (binUrl) => runCli(binUrl, Command);
     target: 'node22',
     format: 'esm',
     banner: { js: CLI_BANNER },
-    plugins: [fromCore, leaveOutOclifUnused, deferOclifModules],
+    plugins: [fromCore, leaveOutOclifUnused, deferOclifModules, builtinsAsCommonJs],
+    metafile: true,
     minify: true,
     sourcemap: true,
     legalComments: 'none',
     logLevel: 'warning',
   });
+  // Chunk names carry a content hash: drop the previous build's, once the new ones are written
+  // (a tool started just before keeps finding the chunks it was built with meanwhile).
+  const written = new Set(Object.keys(result.metafile.outputs).map((file) => resolve(root, file)));
+  const chunks = resolve(dist, 'cli-chunks');
+  for (const name of readdirSync(chunks)) {
+    if (!written.has(resolve(chunks, name))) rmSync(resolve(chunks, name));
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await bundle();

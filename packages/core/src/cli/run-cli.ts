@@ -6,6 +6,10 @@
 //     ~/.local/share/check/package.json, and would load any plugin listed there);
 //   - TypeScript sources (with NODE_ENV=development or test, as under vitest, oclif reads the
 //     package's tsconfig.json and loads the typescript compiler to find them).
+// The package is the one bin/run.js is in: its package.json is read here, once, so oclif does
+// not look for it (walking up from the bin, then again through lilconfig).
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, execute, settings } from '@oclif/core';
 import { translateArgv } from './argv.js';
@@ -15,8 +19,10 @@ export async function runCli(binUrl: string, command: Pick<typeof Command, 'flag
   const flags = Object.entries(command.flags ?? {});
   const names = new Set([...flags.map(([name]) => name), 'help', 'version']);
   const booleans = new Set(flags.filter(([, flag]) => flag.type === 'boolean').map(([name]) => name));
+  const root = dirname(dirname(fileURLToPath(binUrl)));
+  const pjson = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
   await execute({
     args: translateArgv(process.argv.slice(2), names, booleans),
-    loadOptions: { root: fileURLToPath(binUrl), userPlugins: false, devPlugins: false },
+    loadOptions: { root, pjson, userPlugins: false, devPlugins: false },
   });
 }
