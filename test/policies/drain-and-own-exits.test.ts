@@ -28,6 +28,7 @@ import {
   sleep,
   startPolicyListener,
   testPrefix,
+  timeOf,
   waitForDockerEvent,
   watchKeys,
 } from '../support/policy-listener.js';
@@ -140,12 +141,24 @@ describe('drain, own exits and label values (listener, real Docker, real etcd)',
     const notice = listener!.lines.find(isAction('restart', id));
     expect(notice).toMatchObject({ msg: 'restarting unhealthy container', container: name('drained') });
 
-    // The record was there while Docker reported it unhealthy, and went before the kill: the
-    // watch's arrival time is never earlier than etcd's delete, Docker's stamp is the kill itself.
+    // etcd answered the delete before the kill: the listener's line about it (logged once etcd
+    // answered; pino's times are whole ms, floored) is older than Docker's stamp on the kill.
+    const confirmed = listener!.lines.find(
+      (l) =>
+        l.msg === 'service record removed from etcd' &&
+        l.id === id &&
+        timeOf(l) >= Math.floor(unhealthy.timeMs),
+    );
+    expect(confirmed, "the listener's line on the DELETE").toBeDefined();
+    expect(timeOf(confirmed!) + 1).toBeLessThanOrEqual(kill.timeMs);
+    // And a consumer saw it go before the kill: the record was there while Docker reported it
+    // unhealthy, and the watch's arrival time is never earlier than etcd's delete.
     const deleted = keys!.of(key).find((c) => c.type === 'delete' && c.revision > registered.revision);
     expect(deleted, `a DELETE of ${key}`).toBeDefined();
     expect(deleted!.at).toBeGreaterThanOrEqual(Math.floor(unhealthy.timeMs));
-    expect(deleted!.at, `DELETE ${deleted!.at - kill.timeMs} ms after the kill`).toBeLessThan(kill.timeMs);
+    expect(deleted!.at, `DELETE seen ${deleted!.at - kill.timeMs} ms after the kill`).toBeLessThan(
+      kill.timeMs,
+    );
     // The drain waits for etcd's confirmation, one second at most.
     expect(kill.timeMs - unhealthy.timeMs).toBeLessThan(2_500);
 
