@@ -120,11 +120,21 @@ const BLOCK = 512;
 /**
  * A tar archive (POSIX ustar) holding only the program, mode 0755, owned by root, to be
  * extracted at `/` (putArchive's `path`): it lands at PAUSE_PROGRAM_PATH, executable by
- * whatever user the sidecar runs as. Written here rather than with tar-stream, which is only a
- * transitive dependency of dockerode (and untyped): one fixed file needs one 512-byte header.
+ * whatever user the sidecar runs as.
  */
 export function pauseProgramTar(arch: PauseArch): Buffer {
-  const program = pauseProgram(arch);
+  return programTar(PAUSE_PROGRAM_PATH, pauseProgram(arch));
+}
+
+/**
+ * A tar archive (POSIX ustar) of one executable at `path` (absolute, under 100 bytes), mode
+ * 0755, owned by root, mtime 0, for putArchive at `/` or `docker cp - <id>:/`. Written here
+ * rather than with tar-stream, which is only a transitive dependency of dockerode (and
+ * untyped): one fixed file needs one 512-byte header.
+ */
+export function programTar(path: string, program: Buffer): Buffer {
+  const name = path.replace(/^\/+/, ''); // relative to the extraction path
+  if (name === '' || Buffer.byteLength(name) >= 100) throw new RangeError(`tar name unusable: ${path}`);
   const dataBlocks = Math.ceil(program.length / BLOCK);
   // header, data padded to a whole block, then the two zero blocks that end an archive
   const tar = Buffer.alloc(BLOCK + dataBlocks * BLOCK + 2 * BLOCK);
@@ -134,7 +144,7 @@ export function pauseProgramTar(arch: PauseArch): Buffer {
   const octal = (offset: number, length: number, value: number) => {
     field(offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
   };
-  field(0, 100, PAUSE_PROGRAM_PATH.replace(/^\/+/, '')); // name, relative to the extraction path
+  field(0, 100, name);
   octal(100, 8, 0o755); // mode
   octal(108, 8, 0); // uid
   octal(116, 8, 0); // gid
