@@ -98,7 +98,7 @@ export interface ListenerSetup {
   env?: Record<string, string | undefined>;
 }
 
-/** The listener in exec mode against the test's etcd, limited to the test's containers. */
+/** The listener (exec mode unless `args` says otherwise) against the test's etcd, limited to the test's containers. */
 export function listenerFor({ etcd, prefix, etcdPrefix, args = [], env }: ListenerSetup): ListenerProcess {
   return startListener(
     [
@@ -107,8 +107,8 @@ export function listenerFor({ etcd, prefix, etcdPrefix, args = [], env }: Listen
       '--etcd-host',
       etcd.hosts,
       ...(etcdPrefix ? ['--etcd-prefix', etcdPrefix] : []),
-      '--mode',
-      'exec',
+      // exec unless the test asks for another mode
+      ...(args.includes('--mode') ? [] : ['--mode', 'exec']),
       ...args,
     ],
     env ? { env } : {},

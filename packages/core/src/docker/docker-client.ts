@@ -70,6 +70,14 @@ export interface ExecHandle {
   close(): void;
 }
 
+/** A hijacked attach stream: write to the container's stdin, read its stdout+stderr. */
+export interface AttachHandle {
+  write(data: Buffer): boolean;
+  /** ends when the stream ends or breaks */
+  closed: Promise<void>;
+  close(): void;
+}
+
 export class DockerClient {
   readonly control: string;
   readonly #api: Dockerode;
@@ -271,6 +279,41 @@ export class DockerClient {
         };
         return { exitCode: info.ExitCode ?? null, running: Boolean(info.Running), pid: info.Pid ?? 0 };
       },
+      close: () => stream.destroy(),
+    };
+  }
+
+  /** The daemon's CPU architecture, as Docker says it (`amd64`, `arm64`, …). */
+  async daemonArch(): Promise<string> {
+    const version = await this.call(() => this.#api.version());
+    return version.Arch;
+  }
+
+  /**
+   * Attaches to a container's stdin, stdout and stderr (one hijacked connection); its stdout
+   * goes to `sink`, its stderr to `errors` (demultiplexed).
+   */
+  async attach(
+    id: string,
+    sink: (chunk: Buffer) => void,
+    errors: (chunk: Buffer) => void,
+  ): Promise<AttachHandle> {
+    const stream = (await this.call(
+      () =>
+        this.#api
+          .getContainer(id)
+          .attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
+      id,
+    )) as unknown as NodeJS.ReadWriteStream & { destroy(): void; writable: boolean };
+    this.#api.modem.demuxStream(stream, writableOf(sink), writableOf(errors));
+    const closed = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    return {
+      write: (data) => stream.writable && stream.write(data),
+      closed,
       close: () => stream.destroy(),
     };
   }

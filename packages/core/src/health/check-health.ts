@@ -37,6 +37,8 @@ export interface HealthCheckOptions {
   signal?: AbortSignal;
   /** called before the command runs, for debug logs */
   onRun?: (argv: string[]) => void;
+  /** runs the command instead of the mode's default runner (the monitor's long-lived sidecar) */
+  runner?: CommandRunner;
   /** told what is wrong with the container's HEALTHCHECK that it still runs (shell syntax) */
   onWarning?: (message: string) => void;
 }
@@ -80,7 +82,7 @@ export async function checkHealth(
     const argv = [...words, containerIpOf(inspected)];
     options.onRun?.(argv);
     try {
-      const run = await RUNNERS[options.mode](docker, inspected, argv, options);
+      const run = await (options.runner ?? RUNNERS[options.mode])(docker, inspected, argv, options);
       // A sidecar lives on in the namespace of a target that stopped (or was removed) while
       // the command ran: its answer says nothing about a container that is gone. (An exec'd
       // command dies with its container, so exec needs no second look.)

@@ -9,6 +9,11 @@ export const SIDECAR_TIMEOUT_LABEL = 'checker.timeout-ms';
 /** `oneshot` (one check, then removed) or `idle` (a monitor's long-lived sidecar) */
 export const SIDECAR_KIND_LABEL = 'checker.sidecar.kind';
 
+/** idle sidecars: the target's StartedAt it was made for (a later start: a new namespace) */
+export const SIDECAR_TARGET_STARTED_LABEL = 'checker.target.started';
+/** idle sidecars: `listener` (its monitors') or `standalone` (a `monitor` run by hand) */
+export const SIDECAR_OWNER_LABEL = 'checker.sidecar.owner';
+
 export type SidecarKind = 'oneshot' | 'idle';
 
 export function sidecarLabels(

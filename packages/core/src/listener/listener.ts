@@ -10,6 +10,7 @@ import { messageOf } from '../errors.js';
 import {
   SIDECAR_KIND_LABEL,
   SIDECAR_LABEL,
+  SIDECAR_OWNER_LABEL,
   SIDECAR_TARGET_LABEL,
   SIDECAR_TIMEOUT_LABEL,
 } from '../health/sidecar-labels.js';
@@ -193,19 +194,27 @@ export class Listener {
   }
 
   /**
-   * A `check` or monitor killed with SIGKILL cannot remove its one-shot sidecar, and a removal
-   * can fail. A live check removes its own as soon as the command ends or its timeout passes,
-   * so a one-shot sidecar older than its timeout (label) plus a margin has no owner left: the
-   * sweep removes it, running or not.
+   * Sidecars nobody will remove:
+   * - one-shot: a `check` or monitor killed with SIGKILL cannot remove its sidecar, and a
+   *   removal can fail; a live check removes its own as soon as the command ends or its timeout
+   *   passes, so one older than its timeout (label) plus a margin has no owner left;
+   * - idle (a monitor's long-lived sidecar, made by this listener's monitors): its target no
+   *   longer runs, or it stopped itself. (One left by a killed monitor whose container still
+   *   runs is removed by the monitor that replaces it, when it makes its own.)
+   * Running or not, they are removed.
    */
   private async removeOrphanSidecars(containers: Dockerode.ContainerInfo[]) {
     const { docker, log } = this.options;
     const now = Date.now();
     const margin = this.options.orphanSidecarAfterMs ?? ORPHAN_SIDECAR_AFTER_MS;
+    const runningIds = new Set(containers.filter((c) => c.State === 'running').map((c) => c.Id));
     const orphans = containers.filter((c) => {
       const labels = c.Labels ?? {};
-      if (labels[SIDECAR_LABEL] !== '1' || (labels[SIDECAR_KIND_LABEL] ?? 'oneshot') !== 'oneshot')
-        return false;
+      if (labels[SIDECAR_LABEL] !== '1') return false;
+      if (labels[SIDECAR_KIND_LABEL] === 'idle') {
+        if (labels[SIDECAR_OWNER_LABEL] !== 'listener') return false;
+        return c.State !== 'running' || !runningIds.has(labels[SIDECAR_TARGET_LABEL] ?? '');
+      }
       const timeoutMs = Number(labels[SIDECAR_TIMEOUT_LABEL]) || 0;
       return now - c.Created * 1000 > timeoutMs + margin;
     });

@@ -17,7 +17,9 @@ import { DockerError, DockerUnreachable, ExecModeUnsupported, messageOf } from '
 import type { MonitorRecord, RecordOutcome } from '../etcd/record-outcome.js';
 import { checkHealth, type HealthResult } from '../health/check-health.js';
 import { checkPeriodOf } from '../health/container-env.js';
-import type { RunMode } from '../health/runner.js';
+import { IdleSidecar, type SidecarOwner } from '../health/idle-sidecar.js';
+import { pauseArchOf } from '../health/pause-program.js';
+import type { CommandRunner, RunMode } from '../health/runner.js';
 import type { Logger } from '../log/logger.js';
 import { imageNameOf, isImageIdRef } from '../record/image-name.js';
 
@@ -39,6 +41,8 @@ export interface ContainerMonitorOptions {
   openRecord(key: string, ttlSeconds: number): MonitorRecord;
   /** told each check's verdict (the listener's metrics) */
   onChecked?(result: HealthResult): void;
+  /** who owns the long-lived check sidecars this monitor makes (sidecar mode) */
+  sidecarOwner?: SidecarOwner;
 }
 
 const isRetryable = (error: unknown): boolean =>
@@ -65,6 +69,8 @@ export class ContainerMonitor {
   private timer: NodeJS.Timeout | undefined;
   private healthy: boolean | undefined;
   private noNetworkNoticed = false;
+  /** sidecar mode: the long-lived check sidecar, once the first check asked for it */
+  private idle: Promise<IdleSidecar | undefined> | undefined;
   private readonly warned = new Set<string>();
   /** set by `drain`: no publishing before this time, unless the container starts again */
   private drainedUntil = 0;
@@ -241,6 +247,7 @@ export class ContainerMonitor {
         timeoutMs: this.options.timeoutMs,
         signal: this.inFlight.signal,
         onWarning: (message) => this.warnOnce(message),
+        runner: await this.sidecarRunner(),
       });
       this.dockerBack();
       this.options.onChecked?.(result);
@@ -298,6 +305,32 @@ export class ContainerMonitor {
       void this.record.withdraw();
     } else if (healthy) void this.record.publish(this.valueOf(result.inspected));
     else void this.record.withdraw();
+  }
+
+  /**
+   * Sidecar mode: checks run in one long-lived sidecar with the check agent (cheap per check);
+   * where the daemon's architecture has no agent, in one-shot sidecars as `check` runs them.
+   * Decided once, and said once.
+   */
+  private async sidecarRunner(): Promise<CommandRunner | undefined> {
+    if (this.options.mode !== 'sidecar') return undefined;
+    this.idle ??= (async () => {
+      const arch = pauseArchOf(await this.options.docker.daemonArch());
+      if (!arch) {
+        this.options.log.notice(
+          {},
+          "no check agent for the Docker daemon's architecture: each check runs in a sidecar of its own",
+        );
+        return undefined;
+      }
+      this.options.log.info({ arch }, 'checks run in a long-lived sidecar, by its check agent');
+      return new IdleSidecar(this.options.docker, arch, this.options.sidecarOwner ?? 'standalone');
+    })().catch((error) => {
+      this.idle = undefined; // Docker unreachable: ask again at the next check
+      throw error;
+    });
+    const idle = await this.idle;
+    return idle && ((_docker, target, argv, options) => idle.run(target, argv, options));
   }
 
   /** A warning about the container's own settings, said once per monitor. */
@@ -369,6 +402,9 @@ export class ContainerMonitor {
       if (reason === 'removed') this.options.log.info({}, 'container removed; monitor ends');
       // Aborted, the check removes its sidecar and returns; bounded in case Docker is gone.
       if (this.checkInFlight) await Promise.race([this.checkInFlight, sleep(5000)]);
+      // The long-lived check sidecar goes with its monitor.
+      const idle = await this.idle?.catch(() => undefined);
+      if (idle) await Promise.race([idle.remove(), sleep(5000)]);
       await this.record?.close(3000);
       const end: MonitorEnd =
         reason === 'refused' ? { reason, exitStatus: 2, message } : { reason, exitStatus: 0 };

@@ -113,6 +113,7 @@ export async function runMonitorChild(): Promise<number> {
       periodSeconds: settings.period,
       etcdPrefix: settings.etcdPrefix,
       hostIp: settings.hostIp ?? defaultHostIp(),
+      sidecarOwner: 'listener',
       openRecord: (key, ttlSeconds) => {
         record = new RemoteRecord({ send: tell }, key, ttlSeconds);
         return record;
