@@ -172,26 +172,43 @@ await runBench('bench:checks', async () => {
   }
 });
 
-/** Clock ticks of the host and of the named process groups over IDLE_S seconds. */
+/**
+ * Clock ticks of the host and of the named processes over IDLE_S seconds. Per process: what it
+ * used between the two snapshots (a process that ended meanwhile is counted by its parent's
+ * reaped children, where its parent is one of ours: the listener reaps its monitors), plus all
+ * of a process that appeared meanwhile.
+ */
 async function measure(toolsPid) {
-  const before = snapshot(toolsPid);
+  const before = snapshot();
   await sleep(IDLE_S * 1000);
-  const after = snapshot(toolsPid);
-  return {
-    hostBusy: after.hostBusy - before.hostBusy,
-    daemons: after.daemons - before.daemons,
-    shims: after.shims - before.shims,
-    tools: toolsPid === undefined ? undefined : after.tools - before.tools + before.toolsGone,
+  const after = snapshot();
+  const used = (pid) => {
+    const a = after.procs.get(pid);
+    if (!a) return 0;
+    const b = before.procs.get(pid);
+    return b && b.start === a.start ? a.own + a.reaped - (b.own + b.reaped) : a.own + a.reaped;
   };
+  let daemons = 0;
+  let shims = 0;
+  for (const [pid, p] of after.procs) {
+    if (p.comm === 'dockerd' || p.comm === 'containerd') daemons += used(pid);
+    else if (p.comm.startsWith('containerd-shim')) shims += used(pid);
+  }
+  let tools;
+  if (toolsPid !== undefined) {
+    tools = 0;
+    const tree = [toolsPid];
+    for (let i = 0; i < tree.length; i++)
+      for (const [pid, p] of after.procs) if (p.ppid === tree[i]) tree.push(pid);
+    for (const pid of tree) tools += used(pid);
+  }
+  return { hostBusy: after.hostBusy - before.hostBusy, daemons, shims, tools };
 }
 
-function snapshot(toolsPid) {
+function snapshot() {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
   const hostBusy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + (cpu[7] ?? 0);
-  let daemons = 0;
-  let shims = 0;
-  let tools = 0;
   const procs = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -204,23 +221,11 @@ function snapshot(toolsPid) {
         ppid: Number(f[1]),
         own: Number(f[11]) + Number(f[12]),
         reaped: Number(f[13]) + Number(f[14]),
+        start: f[19],
       });
     } catch {
       // gone meanwhile
     }
   }
-  for (const p of procs.values()) {
-    if (p.comm === 'dockerd' || p.comm === 'containerd') daemons += p.own + p.reaped;
-    else if (p.comm.startsWith('containerd-shim')) shims += p.own + p.reaped;
-  }
-  if (toolsPid !== undefined) {
-    const tree = [toolsPid];
-    for (let i = 0; i < tree.length; i++)
-      for (const [pid, p] of procs) if (p.ppid === tree[i]) tree.push(pid);
-    for (const pid of tree) {
-      const p = procs.get(pid);
-      if (p) tools += p.own + (pid === toolsPid ? p.reaped : 0);
-    }
-  }
-  return { hostBusy, daemons, shims, tools, toolsGone: 0 };
+  return { hostBusy, procs };
 }
