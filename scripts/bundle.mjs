@@ -36,13 +36,15 @@ const deferred = [
   { importer: /dockerode[/\\]lib[/\\]docker\.js$/, request: './session', real: 'dockerode/lib/session' },
   // protobufjs, to decode BuildKit's build output: required inside followProgress only
   { importer: /dockerode[/\\]lib[/\\]docker\.js$/, request: './buildkit', real: 'dockerode/lib/buildkit' },
+  // Node's https (tls, crypto), for Docker over TLS only
+  { importer: /docker-modem[/\\]lib[/\\]http\.js$/, request: 'https', real: 'node:https' },
 ];
 
 /** See the header: modules replaced by a function that loads them on first call. */
 const deferModules = {
   name: 'defer-modules',
   setup(build) {
-    build.onResolve({ filter: /^\.\/(ssh|session|buildkit)$/ }, (args) => {
+    build.onResolve({ filter: /^(\.\/(ssh|session|buildkit)|https)$/ }, (args) => {
       const match = deferred.find((d) => d.request === args.path && d.importer.test(args.importer));
       return match ? { path: match.real, namespace: 'deferred' } : undefined;
     });

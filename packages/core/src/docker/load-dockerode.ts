@@ -1,18 +1,21 @@
-// Loads dockerode with two of its modules deferred until first use. dockerode and docker-modem
+// Loads dockerode with some of its modules deferred until first use. dockerode and docker-modem
 // require, at load time, an SSH client (ssh2, for ssh:// Docker hosts, which --control does
-// not accept) and gRPC with protobuf (for BuildKit sessions, which checker never opens):
-// ~75 ms of every `check` and several MB of every monitor, for code that never runs. Both are
-// reached through one function each (docker-modem's `./ssh`, dockerode's `./session`), so a
-// stand-in function that loads the real module when first called keeps dockerode whole.
+// not accept), gRPC and protobuf (BuildKit sessions and build output, which checker never
+// opens), and Node's https (with tls and crypto: Docker over TLS only): ~90 ms of every
+// `check` and several MB of every monitor, for code that rarely or never runs. A stand-in that
+// loads the real module when first called or read keeps dockerode whole. (The bundles do the
+// same at build time: scripts/bundle.mjs.)
 import { createRequire } from 'node:module';
 import type DockerodeType from 'dockerode';
 
 const require = createRequire(import.meta.url);
 
-/** `parent file` → `request` pairs whose export is a function that may be loaded late. */
+/** `parent file` → `request` pairs whose module may be loaded late. */
 const DEFERRED: ReadonlyArray<{ parent: RegExp; request: string }> = [
   { parent: /[/\\]docker-modem[/\\]lib[/\\]modem\.js$/, request: './ssh' },
   { parent: /[/\\]dockerode[/\\]lib[/\\]docker\.js$/, request: './session' },
+  { parent: /[/\\]dockerode[/\\]lib[/\\]docker\.js$/, request: './buildkit' },
+  { parent: /[/\\]docker-modem[/\\]lib[/\\]http\.js$/, request: 'https' },
 ];
 
 interface ModuleInternals {
@@ -30,11 +33,17 @@ export function loadDockerode(): typeof DockerodeType {
     const deferred = DEFERRED.some((d) => d.request === request && d.parent.test(parent?.filename ?? ''));
     if (!deferred) return load.call(this, request, parent, isMain);
     const filename = Module._resolveFilename(request, parent, isMain);
-    let real: ((...args: unknown[]) => unknown) | undefined;
-    return function deferredModule(this: unknown, ...args: unknown[]) {
-      real ??= require(filename) as (...args: unknown[]) => unknown;
-      return real.apply(this, args);
+    let real: Record<string | symbol, unknown> | undefined;
+    const loadReal = () => {
+      real ??= require(filename) as Record<string | symbol, unknown>;
+      return real;
     };
+    // Called (a function export) or read (an object export): either loads the real module.
+    return new Proxy(function deferredModule() {}, {
+      apply: (_target, self, args) =>
+        (loadReal() as unknown as (...a: unknown[]) => unknown).apply(self, args),
+      get: (_target, key) => loadReal()[key],
+    });
   };
   try {
     loaded = require('dockerode') as typeof DockerodeType;

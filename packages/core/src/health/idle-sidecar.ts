@@ -13,7 +13,6 @@
 // stopping), by the next sidecar made for the same target, or by the listener's sweep once its
 // target has no monitor. A hung check is killed at the timeout (the agent ends the command's
 // process group); if the agent does not answer, the whole sidecar is removed: nothing stays.
-import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { type AttachHandle, type DockerClient, isTransient } from '../docker/docker-client.js';
 import { DockerError, DockerUnreachable } from '../errors.js';
@@ -36,6 +35,7 @@ import {
   SIDECAR_TARGET_LABEL,
   SIDECAR_TARGET_STARTED_LABEL,
   sidecarLabels,
+  uniqueSuffix,
 } from './sidecar-labels.js';
 
 /** How long the agent may take to say hello after its sidecar started. */
@@ -131,7 +131,7 @@ export class IdleSidecar {
 
   private async create(target: Dockerode.ContainerInspectInfo, timeoutMs: number): Promise<Live> {
     const { docker } = this;
-    const name = `checker-sidecar-${target.Id.slice(0, 12)}-${randomBytes(4).toString('hex')}`;
+    const name = `checker-sidecar-${target.Id.slice(0, 12)}-${uniqueSuffix()}`;
     const id = await docker.createContainer({
       name,
       Image: target.Image,

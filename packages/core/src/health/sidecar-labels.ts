@@ -28,3 +28,11 @@ export function sidecarLabels(
     [SIDECAR_KIND_LABEL]: kind,
   };
 }
+
+/**
+ * A suffix that keeps sidecar names apart (with the target's id and the process's pid).
+ * Not node:crypto: loading it costs every `check` several ms, and a name needs no secrecy.
+ */
+export function uniqueSuffix(): string {
+  return `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}

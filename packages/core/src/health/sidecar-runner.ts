@@ -4,7 +4,6 @@
 // when the create call's answer never arrives (it is named by us, so it is found by name).
 // A removal that fails is retried; one that still fails is left to the listener's sweep,
 // which removes sidecars older than their timeout (the labels say which and when).
-import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { DockerClient } from '../docker/docker-client.js';
 import { isTransient } from '../docker/docker-client.js';
@@ -18,7 +17,7 @@ import {
   deadline,
   type RunOptions,
 } from './runner.js';
-import { sidecarLabels } from './sidecar-labels.js';
+import { sidecarLabels, uniqueSuffix } from './sidecar-labels.js';
 
 export const runInSidecar: CommandRunner = async (
   docker: DockerClient,
@@ -26,7 +25,7 @@ export const runInSidecar: CommandRunner = async (
   argv: string[],
   { timeoutMs, signal }: RunOptions,
 ): Promise<CommandRun> => {
-  const name = `checker-sidecar-${target.Id.slice(0, 12)}-${randomBytes(4).toString('hex')}`;
+  const name = `checker-sidecar-${target.Id.slice(0, 12)}-${uniqueSuffix()}`;
   let created = false;
   try {
     if (signal?.aborted) throw new CheckInterrupted();
