@@ -67,6 +67,13 @@ async function run(what: string, args: string[], command: string[]): Promise<str
   return id;
 }
 
+/** The listener's and its monitor's lines about the container, for a failure's message. */
+const said = (id: string, container: string) =>
+  listener!.lines
+    .filter((l) => l.id === id || l.container === id || l.container === container)
+    .map((l) => JSON.stringify(l))
+    .join('\n');
+
 /** The listener's NOTICE that it left the container alone (cleanup), and why. */
 const leftAlone = (id: string) =>
   listener!.waitForLine(
@@ -120,9 +127,19 @@ describe('drain, own exits and label values (listener, real Docker, real etcd)',
       ['sh', '-c', 'mkdir -p /tmp; rm -f /tmp/fail; exec sleep 600'],
     );
     const key = `${ETCD_PREFIX}/busybox/${id}`;
-    const registered = await waitFor(() => keys!.of(key).find((c) => c.type === 'put'), {
-      timeoutMs: 15_000,
-      what: `the record ${key}`,
+    // Registered now (the latest change of the key is a PUT). A first check that fails is tried
+    // again at the next Docker health report or period (30 s), hence the long wait.
+    const registered = await waitFor(
+      () => {
+        const latest = keys!.of(key).at(-1);
+        return latest?.type === 'put' ? latest : undefined;
+      },
+      {
+        timeoutMs: 45_000,
+        what: `the record ${key}`,
+      },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; what the listener said of it:\n${said(id, name('drained'))}`);
     });
 
     const made = await dockerExec(id, ['touch', '/tmp/fail']);
@@ -168,7 +185,7 @@ describe('drain, own exits and label values (listener, real Docker, real etcd)',
       { timeoutMs: 15_000, what: `the record ${key} back` },
     );
     expect(back.at).toBeGreaterThanOrEqual(Math.floor(restarted.timeMs));
-  }, 60_000);
+  }, 90_000);
 
   it('docker stop of a container that exits 0 on SIGTERM: left alone, a NOTICE says why; the same container exiting 0 by itself: removed', async () => {
     const id = await run('stopped', labelArgs([OBSERVE, CLEANUP]), EXITS_0_ON_TERM);
