@@ -243,8 +243,9 @@ await runBench('bench:policies', async () => {
         });
         if (ready.action === 'die')
           throw new Error(`the container exited (${ready.attributes.exitCode}) before it was healthy`);
+        // A first check that fails is tried again at the next health report or period (30 s).
         const put = await keys.timeline.waitFor((k) => k.key === key && k.type === 'put', {
-          timeoutMs: 20_000,
+          timeoutMs: 45_000,
           what: `the record ${key}`,
         });
         const from = ev.length;
