@@ -23,7 +23,7 @@ export const runWithExec: CommandRunner = async (
   { timeoutMs, signal }: RunOptions,
 ): Promise<CommandRun> => {
   if (signal?.aborted) throw new CheckInterrupted();
-  const unreachable = await execKillReach(target);
+  const unreachable = await execKillReach(target, () => docker.inspectContainer(target.Id));
   if (unreachable) throw new ExecModeUnsupported(unreachable);
   const tail = new OutputTail();
   let exec: ExecHandle | undefined;
@@ -47,14 +47,20 @@ export const runWithExec: CommandRunner = async (
 /**
  * Why this process could not kill a process of the target by its host pid, or undefined when
  * it can: the target's main process must show under its host pid in our /proc, in the target's
- * cgroup (a pid of our own namespace that merely has the same number does not count).
+ * cgroup (a pid of our own namespace that merely has the same number does not count). A target
+ * that stopped meanwhile (its pid gone, or another one: `again` inspects it anew) tells
+ * nothing: the check finds it not running.
  */
-export async function execKillReach(target: Dockerode.ContainerInspectInfo): Promise<string | undefined> {
+export async function execKillReach(
+  target: Dockerode.ContainerInspectInfo,
+  again: () => Promise<Dockerode.ContainerInspectInfo>,
+): Promise<string | undefined> {
   const pid = target.State?.Pid;
   if (!pid) return undefined; // not running: the check ends before any exec
-  if (!(await inContainerCgroup(pid, target.Id)))
-    return `the target's process ${pid} is not visible in this pid namespace`;
-  return undefined;
+  if (await inContainerCgroup(pid, target.Id)) return undefined;
+  const now = await again().catch(() => undefined);
+  if (!now?.State?.Running || now.State.Pid !== pid) return undefined;
+  return `the target's process ${pid} is not visible in this pid namespace`;
 }
 
 async function inContainerCgroup(pid: number, containerId: string): Promise<boolean> {

@@ -213,7 +213,14 @@ export class Listener {
       if (labels[SIDECAR_LABEL] !== '1') return false;
       if (labels[SIDECAR_KIND_LABEL] === 'idle') {
         if (labels[SIDECAR_OWNER_LABEL] !== 'listener') return false;
-        return c.State !== 'running' || !runningIds.has(labels[SIDECAR_TARGET_LABEL] ?? '');
+        // One being made right now is `created` for a moment: not an orphan unless it stays so.
+        const stalled = c.State === 'created' && now - c.Created * 1000 > margin;
+        return (
+          c.State === 'exited' ||
+          c.State === 'dead' ||
+          stalled ||
+          !runningIds.has(labels[SIDECAR_TARGET_LABEL] ?? '')
+        );
       }
       const timeoutMs = Number(labels[SIDECAR_TIMEOUT_LABEL]) || 0;
       return now - c.Created * 1000 > timeoutMs + margin;

@@ -187,6 +187,6 @@ async function refuseExecWhereHungChecksStay(docker: DockerClient): Promise<void
   const [any] = await docker.listContainers({ filters: { status: ['running'] } }).catch(() => []);
   if (!any) return; // nothing to look at yet: the first monitor will tell
   const info = await docker.inspectContainer(any.Id).catch(() => undefined);
-  const reason = info && (await execKillReach(info));
+  const reason = info && (await execKillReach(info, () => docker.inspectContainer(any.Id)));
   if (reason) throw new ExecModeUnsupported(reason);
 }

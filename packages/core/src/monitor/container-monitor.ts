@@ -16,7 +16,7 @@ import { isStopping } from '../docker/signals.js';
 import { DockerError, DockerUnreachable, ExecModeUnsupported, messageOf } from '../errors.js';
 import type { MonitorRecord, RecordOutcome } from '../etcd/record-outcome.js';
 import { checkHealth, type HealthResult } from '../health/check-health.js';
-import { checkPeriodOf } from '../health/container-env.js';
+import { checkPeriodOf, healthCommandOf } from '../health/container-env.js';
 import { IdleSidecar, type SidecarOwner } from '../health/idle-sidecar.js';
 import { pauseArchOf } from '../health/pause-program.js';
 import type { CommandRunner, RunMode } from '../health/runner.js';
@@ -162,8 +162,15 @@ export class ContainerMonitor {
         this.generation += 1;
         void this.checkNow();
         return;
-      case 'unpause':
       case 'health_status':
+        // Docker's status decides only without a HEALTHCHECK variable: otherwise its report
+        // changes nothing the monitor's own check says (and during a restart it would only
+        // check a container that is being killed).
+        if (healthCommandOf(this.info.Config?.Env)) return;
+        this.generation += 1;
+        void this.checkNow();
+        return;
+      case 'unpause':
         this.generation += 1;
         void this.checkNow();
         return;
