@@ -29,13 +29,26 @@ let proxy: FaultProxy;
 let listener: PolicyListener | undefined;
 let events: DockerEventRecorder | undefined;
 const containers: string[] = [];
+/** the container whose inspects the proxy holds back once a restart of it lost its answer */
+let slowLookupOf: string | undefined;
 
 beforeAll(async () => {
   await buildToolsIfMissing();
   etcd = await startEtcd();
-  proxy = await startFaultProxy((method, path) =>
-    method === 'POST' && /^\/containers\/[^/]+\/restart/.test(path) ? { kind: 'lose-answer' } : pass,
-  );
+  proxy = await startFaultProxy((method, path) => {
+    if (method === 'POST' && /^\/containers\/[^/]+\/restart/.test(path)) return { kind: 'lose-answer' };
+    // Once its restart's answer was lost, the lookup before a retry is slow: a stop then comes
+    // while the retry is under way, whatever the host's load.
+    const slow = slowLookupOf;
+    if (
+      slow !== undefined &&
+      method === 'GET' &&
+      path.startsWith(`/containers/${slow}/json`) &&
+      proxy.requests.some((r) => r.action === 'lose-answer' && r.path.includes(slow))
+    )
+      return { kind: 'delay', ms: 2_000 };
+    return pass;
+  });
   events = recordDockerEvents(`checker.faults-test=${P}`);
 });
 
@@ -154,9 +167,10 @@ describe('health policy: a restart whose answer is lost', () => {
   }, 90_000);
 
   it('a listener stopped while that retry waits exits 0 without an error line', async () => {
-    const { l, retried } = await listenerAndUnhealthyContainer('stopped');
+    const { l, id, retried } = await listenerAndUnhealthyContainer('stopped');
+    slowLookupOf = id;
     await waitFor(() => retried().length >= 1, { timeoutMs: 30_000, what: 'the retry of a lost restart' });
-    // Inside the retry's backoff (250 ms after the first failure).
+    // The retry waits its backoff (250 ms), then looks the container up (held 2 s): stopped meanwhile.
     const result = await l.stop();
     const errors = l.lines.filter((line) => line.level === 'ERROR' || line.level === 'CRITICAL');
     expect(result.code, result.stderr).toBe(0);
