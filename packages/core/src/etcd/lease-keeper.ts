@@ -9,6 +9,14 @@
 import type { Namespace } from 'etcd3';
 import { castGrpcError, EtcdLeaseInvalidError } from 'etcd3';
 
+/**
+ * Bound on one record call (grant, renew, revoke, the key's transaction). Records are a few
+ * bytes and etcd answers in milliseconds; a call that waits longer is usually stuck on a member
+ * that lost its leader or died, and is better retried (on a member that has one) than waited
+ * for: a stopped container's record must go within about 2 s of etcd having a leader again.
+ */
+export const RECORD_CALL_TIMEOUT_MS = 1500;
+
 interface KeepAliveStream {
   write(request: { ID: string }): void;
   on(event: 'data', listener: (response: { ID: string; TTL: string }) => void): void;
@@ -32,7 +40,7 @@ export class LeaseKeeper {
   constructor(
     private readonly client: Namespace,
     /** bound on every call, ms */
-    private readonly callTimeoutMs = 5000,
+    private readonly callTimeoutMs = RECORD_CALL_TIMEOUT_MS,
   ) {}
 
   /** A new lease of `ttlSeconds`; resolves with its id. */

@@ -11,7 +11,7 @@
 import type { Namespace } from 'etcd3';
 import { ClientClosedError, EtcdLeaseInvalidError } from 'etcd3';
 import { Backoff, type BackoffOptions, sleep } from '../backoff.js';
-import { LeaseKeeper } from './lease-keeper.js';
+import { LeaseKeeper, RECORD_CALL_TIMEOUT_MS } from './lease-keeper.js';
 import type { MonitorRecord, RecordOutcome } from './record-outcome.js';
 
 export type { RecordOutcome } from './record-outcome.js';
@@ -36,7 +36,7 @@ export interface LeasedRecordOptions {
   log: RegistryLog;
   /** between failed attempts; default 100 ms doubling to 1 s */
   retry?: BackoffOptions;
-  /** bound on one etcd call, ms; default 5000 */
+  /** bound on one etcd call, ms; default RECORD_CALL_TIMEOUT_MS */
   callTimeoutMs?: number;
   /** told of every failed etcd call (the listener's metrics) */
   onError?(error: unknown): void;
@@ -77,6 +77,8 @@ export class LeasedRecord implements MonitorRecord {
   /** wakes the loop from idling or from a backoff sleep */
   private kick = new AbortController();
   private stopped = false;
+  /** `retire` was called: the record only withdraws from now on */
+  private retiring = false;
   private closing: Promise<boolean> | undefined;
   private outage: { since: number; error: string } | undefined;
 
@@ -86,11 +88,12 @@ export class LeasedRecord implements MonitorRecord {
     }
     this.client = options.client;
     this.ownsLeases = options.leases === undefined;
-    this.leases = options.leases ?? new LeaseKeeper(options.client, options.callTimeoutMs ?? 5000);
+    this.leases =
+      options.leases ?? new LeaseKeeper(options.client, options.callTimeoutMs ?? RECORD_CALL_TIMEOUT_MS);
     this.key = options.key;
     this.ttlSeconds = options.ttlSeconds;
     this.log = options.log;
-    this.callTimeoutMs = options.callTimeoutMs ?? 5000;
+    this.callTimeoutMs = options.callTimeoutMs ?? RECORD_CALL_TIMEOUT_MS;
     this.onError = options.onError;
     this.backoff = new Backoff(options.retry ?? { initialMs: 100, maxMs: 1000 });
   }
@@ -116,6 +119,33 @@ export class LeasedRecord implements MonitorRecord {
   close(timeoutMs = 3000): Promise<boolean> {
     this.closing ??= this.shutDown(timeoutMs);
     return this.closing;
+  }
+
+  /**
+   * Withdraw for an owner that is going away while this record's client stays (the listener
+   * serving a monitor that ends): resolves whether etcd confirmed the delete within `timeoutMs`,
+   * but keeps trying after that, through an etcd outage or a leader election, and stops once the
+   * delete is confirmed (or at `release()`, when another owner takes the key). So a container
+   * stopped while etcd cannot answer loses its record as soon as etcd answers, not a TTL later.
+   */
+  async retire(timeoutMs = 3000): Promise<boolean> {
+    const withdrawn = this.withdraw();
+    this.retiring = true;
+    void withdrawn.then((outcome) => {
+      if (outcome === 'reached') this.release();
+    });
+    const bound = new AbortController();
+    const outcome = await Promise.race([
+      withdrawn,
+      sleep(timeoutMs, bound.signal).then(() => 'pending' as const),
+    ]);
+    bound.abort();
+    if (outcome === 'pending')
+      this.log.info(
+        { key: this.key },
+        'etcd has not confirmed the removal of the service record yet; still trying',
+      );
+    return outcome === 'reached';
   }
 
   /**
@@ -153,7 +183,7 @@ export class LeasedRecord implements MonitorRecord {
   }
 
   private want(desired: Desired): Promise<RecordOutcome> {
-    if (this.stopped) return Promise.resolve('closed');
+    if (this.stopped || (this.retiring && desired.kind === 'published')) return Promise.resolve('closed');
     this.desired = desired;
     this.generation += 1;
     const generation = this.generation;

@@ -35,6 +35,8 @@ export interface RecordOwner {
 export class RecordBroker {
   /** owner id → its records by key (one in practice: a monitor has one key) */
   private readonly records = new Map<number, Map<string, LeasedRecord>>();
+  /** records whose owner closed them before etcd confirmed the delete: still withdrawing */
+  private readonly retiring = new Map<string, LeasedRecord>();
 
   constructor(private readonly options: RecordBrokerOptions) {}
 
@@ -47,8 +49,12 @@ export class RecordBroker {
       case 'withdraw':
         return record.withdraw();
       case 'close': {
-        const deleted = await record.close();
+        // The monitor is ending; the listener's client is not: the delete goes on after the
+        // monitor exits, until etcd confirms it (see LeasedRecord.retire).
         this.records.get(owner.id)?.delete(request.key);
+        this.retiring.set(request.key, record);
+        const deleted = await record.retire();
+        if (deleted && this.retiring.get(request.key) === record) this.retiring.delete(request.key);
         return deleted ? 'reached' : 'closed';
       }
     }
@@ -71,6 +77,8 @@ export class RecordBroker {
   /** Stops every record without touching etcd (the listener is going; its monitors are gone). */
   releaseAll(): void {
     for (const id of [...this.records.keys()]) this.release(id);
+    for (const record of this.retiring.values()) record.release();
+    this.retiring.clear();
   }
 
   private recordOf(owner: RecordOwner, request: RecordRequest): LeasedRecord {
@@ -81,6 +89,10 @@ export class RecordBroker {
     }
     let record = mine.get(request.key);
     if (!record) {
+      // A new monitor for the key (the container started again): it decides the key now, and
+      // an older one's delete still under way must not undo that.
+      this.retiring.get(request.key)?.release();
+      this.retiring.delete(request.key);
       record = new LeasedRecord({
         client: this.options.client,
         leases: this.options.leases,
