@@ -160,10 +160,34 @@ export async function runContainer(args: string[], opts: RunOptions = {}): Promi
   return id.split('\n').at(-1)!.trim();
 }
 
-/** Force-removes containers and their anonymous volumes; ones already gone are fine. */
+/**
+ * Force-removes containers and their anonymous volumes; ones already gone are fine. Their check
+ * sidecars go too: a monitor the test killed with SIGKILL could not remove its long-lived one.
+ */
 export async function removeContainers(ids: Iterable<string | undefined>): Promise<void> {
-  const list = [...ids].filter((id): id is string => !!id);
-  if (list.length === 0) return;
+  const given = [...ids].filter((id): id is string => !!id);
+  if (given.length === 0) return;
+  const sidecars = await docker([
+    'ps',
+    '-a',
+    '--no-trunc',
+    '--filter',
+    'label=checker.sidecar=1',
+    '--format',
+    '{{.ID}} {{.Label "checker.target"}}',
+  ]);
+  const targets = new Set(given);
+  const list = [
+    ...given,
+    ...sidecars.stdout
+      .split('\n')
+      .map((line) => line.trim().split(' '))
+      .filter(
+        ([id, target]) =>
+          id && target && [...targets].some((t) => target.startsWith(t) || t.startsWith(target)),
+      )
+      .map(([id]) => id!),
+  ];
   const r = await docker(['rm', '-f', '-v', ...list], { timeoutMs: 60_000 });
   const problems = r.stderr
     .split('\n')

@@ -200,7 +200,8 @@ export class Listener {
    *   passes, so one older than its timeout (label) plus a margin has no owner left;
    * - idle (a monitor's long-lived sidecar, made by this listener's monitors): its target no
    *   longer runs, or it stopped itself. (One left by a killed monitor whose container still
-   *   runs is removed by the monitor that replaces it, when it makes its own.)
+   *   runs is removed by the monitor that replaces it, when it makes its own.) One made by a
+   *   `monitor` run by hand goes once its target is gone.
    * Running or not, they are removed.
    */
   private async removeOrphanSidecars(containers: Dockerode.ContainerInfo[]) {
@@ -208,11 +209,14 @@ export class Listener {
     const now = Date.now();
     const margin = this.options.orphanSidecarAfterMs ?? ORPHAN_SIDECAR_AFTER_MS;
     const runningIds = new Set(containers.filter((c) => c.State === 'running').map((c) => c.Id));
+    const existing = new Set(containers.map((c) => c.Id));
     const orphans = containers.filter((c) => {
       const labels = c.Labels ?? {};
       if (labels[SIDECAR_LABEL] !== '1') return false;
       if (labels[SIDECAR_KIND_LABEL] === 'idle') {
-        if (labels[SIDECAR_OWNER_LABEL] !== 'listener') return false;
+        // A `monitor` run by hand keeps its own; but one whose container is gone helps nobody.
+        if (labels[SIDECAR_OWNER_LABEL] !== 'listener')
+          return !existing.has(labels[SIDECAR_TARGET_LABEL] ?? '');
         // One being made right now is `created` for a moment: not an orphan unless it stays so.
         const stalled = c.State === 'created' && now - c.Created * 1000 > margin;
         return (
