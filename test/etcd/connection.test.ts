@@ -105,7 +105,7 @@ describe('etcd with user and password auth', () => {
 
 describe('bad connection options', () => {
   it.each<[string, Parameters<typeof etcdOptionsFrom>[0], RegExp]>([
-    ['an empty host list', { hosts: '' }, /--etcd-host is empty/],
+    ['an empty host list', { hosts: '' }, /--etcd-host: expected host:port.*got nothing/],
     ['an empty endpoint', { hosts: '127.0.0.1:2379,' }, /empty endpoint/],
     [
       'a certificate without its key',

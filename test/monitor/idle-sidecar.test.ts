@@ -162,6 +162,35 @@ describe('monitor in sidecar mode: one long-lived sidecar per container', () => 
     expect(left).toHaveLength(2);
   });
 
+  test('what a passing check leaves running in the background does not survive it', async ({ made }) => {
+    const target = await made.container([
+      '--name',
+      uniqueName('idle-leftover'),
+      '-e',
+      `HEALTHCHECK=/busybox sh -c '/busybox sleep 600 & exit 0'`,
+      '-e',
+      'HEALTHCHECKPERIOD=1',
+      '--entrypoint',
+      '/busybox',
+      scratchImage,
+      'sleep',
+      '600',
+    ]);
+    const monitor = made.monitor(monitorFlags(etcd, '--loglevel', 'DEBUG', target));
+    await whenKey(etcd, scratchKey(target), 'present', { monitor });
+    const passed = () =>
+      monitor.lines.filter((l) => l.msg === 'checked' && l['verdict'] === 'healthy').length;
+    await waitFor(() => passed() >= 3, { timeoutMs: 20_000, what: 'three passing checks' });
+    const [sidecar] = await sidecarsOf(target);
+    const left = await processesIn(sidecar!);
+    // Docker's init and the agent: not one `sleep 600` per check.
+    expect(
+      left.some((p) => /sleep/.test(p)),
+      left.join('\n'),
+    ).toBe(false);
+    expect(left).toHaveLength(2);
+  });
+
   test('removing the container removes its sidecar (the monitor ends with exit 0)', async ({ made }) => {
     const target = await made.container(server(uniqueName('idle-rm')));
     const monitor = made.monitor(monitorFlags(etcd, target));

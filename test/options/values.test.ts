@@ -32,6 +32,26 @@ describe.concurrent('a value out of its range, or not of its kind, is exit 2 nam
     ['monitor', ['web'], { MON_SYSLOG: 'enabled' }, `MON_SYSLOG: ${SWITCH}, got "enabled"`],
     ['listener', [], { MON_QUIET: '2' }, `MON_QUIET: ${SWITCH}, got "2"`],
     ['check', ['-stdout=maybe', 'web'], {}, `--stdout: ${SWITCH}, got "maybe"`],
+    // Docker endpoints: --control, MON_CONTROL, or DOCKER_HOST, whichever gave the value
+    [
+      'check',
+      ['web'],
+      { MON_CONTROL: 'ftp://x' },
+      'MON_CONTROL: expected unix:///path/to/docker.sock or tcp://host:port, got "ftp://x"',
+    ],
+    // etcd endpoints: the variable is named when the value came from it
+    [
+      'monitor',
+      ['web'],
+      { MON_ETCD_HOST: 'ftp://x' },
+      'MON_ETCD_HOST: expected host:port, http://host:port or https://host:port, got "ftp://x"',
+    ],
+    [
+      'listener',
+      ['--etcd-host', 'a:port'],
+      {},
+      '--etcd-host: expected host:port, e.g. 127.0.0.1:2379, got "a:port"',
+    ],
     ['listener', ['--quiet=sometimes'], {}, `--quiet: ${SWITCH}, got "sometimes"`],
     // numbers
     [
@@ -154,6 +174,14 @@ describe.concurrent('accepted values get past the options', () => {
     expect(result.stderr).toMatch(new RegExp(`^${tool}: .*absolute path`));
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(result.code).toBe(2);
+  });
+
+  it('a DOCKER_HOST of another kind is exit 2, naming DOCKER_HOST (not --control)', async () => {
+    const result = await run('check', ['web'], { MON_CONTROL: '', DOCKER_HOST: 'ssh://h' });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd()).toBe(
+      'check: DOCKER_HOST: expected unix:///path/to/docker.sock or tcp://host:port, got "ssh://h"',
+    );
   });
 
   it('the listener --help lists --warm, --metrics and --notify with their variables and defaults', async () => {

@@ -71,7 +71,11 @@ Every flag also reads MON_<FLAG> from the environment (--timeout ↔ MON_TIMEOUT
     let status: number;
     try {
       const control = core.dockerControlFrom(flags.control);
-      const docker = core.DockerClient.fromControl(control);
+      const docker = core.DockerClient.fromControl(
+        control,
+        undefined,
+        core.dockerControlSource(flags.control),
+      );
       const result = await core.checkHealth(docker, args.container, {
         mode: flags.mode as 'sidecar' | 'exec',
         timeoutMs: flags.timeout * 1000,

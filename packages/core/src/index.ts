@@ -1,7 +1,12 @@
 // @checker/core: everything the three tools share. Importing it loads dockerode, etcd3 and
 // pino; commands import it inside run() (the light parts live in '@checker/core/cli').
 export { Backoff, type BackoffOptions, backoffDelay, sleep } from './backoff.js';
-export { DEFAULT_DOCKER_CONTROL, dockerConnectionFrom, dockerControlFrom } from './docker/connection.js';
+export {
+  DEFAULT_DOCKER_CONTROL,
+  dockerConnectionFrom,
+  dockerControlFrom,
+  dockerControlSource,
+} from './docker/connection.js';
 export { type ContainerEvent, parseContainerEvent, WATCHED_ACTIONS } from './docker/container-event.js';
 export { containerIpOf } from './docker/container-ip.js';
 export { DockerClient, isNotFound, isTransient, isUnreachable } from './docker/docker-client.js';

@@ -13,6 +13,8 @@
 // This module must stay light: commands import it at start-up, before --help is printed.
 import { isIP } from 'node:net';
 import { Flags } from '@oclif/core';
+import { parseDockerEndpoint } from '../docker/connection.js';
+import { parseEtcdEndpoints } from '../etcd/endpoints.js';
 import { LOG_LEVEL_NAMES, type LogLevelName } from '../log/levels.js';
 
 /** `--etcd-host` → `MON_ETCD_HOST` */
@@ -148,7 +150,12 @@ export function commonFlags(defaults: { stdout: boolean; syslog: boolean }) {
   return {
     // oclif's own --version handling misses single-command CLIs, so it is a flag here.
     version: Flags.version({ description: 'print the version and exit' }),
-    control: Flags.string({
+    control: Flags.custom<string>({
+      parse: async (text) => {
+        parseDockerEndpoint(text.trim());
+        return text.trim();
+      },
+    })({
       env: envNameOf('control'),
       description:
         'Docker endpoint: unix:///path or tcp://host:port (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH as the Docker CLI). Default: DOCKER_HOST, else unix:///var/run/docker.sock',
@@ -188,7 +195,12 @@ export function commonFlags(defaults: { stdout: boolean; syslog: boolean }) {
 
 /** Flags of the tools that write service records: monitor and listener. */
 export const registryFlags = {
-  'etcd-host': Flags.string({
+  'etcd-host': Flags.custom<string>({
+    parse: async (text) => {
+      parseEtcdEndpoints(text);
+      return text;
+    },
+  })({
     env: envNameOf('etcd-host'),
     default: '127.0.0.1:2379',
     description: 'etcd endpoints, comma-separated: host:port, http://host:port or https://host:port',

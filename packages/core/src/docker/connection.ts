@@ -27,23 +27,50 @@ export function dockerControlFrom(flag: string | undefined, env: Env = process.e
   return flag?.trim() || env.DOCKER_HOST?.trim() || DEFAULT_DOCKER_CONTROL;
 }
 
-export function dockerConnectionFrom(control: string, env: Env = process.env): DockerConnection {
+/** Where the endpoint came from, for messages: the flag (or MON_CONTROL), or DOCKER_HOST. */
+export function dockerControlSource(flag: string | undefined, env: Env = process.env): string {
+  if (flag?.trim()) return '--control';
+  return env.DOCKER_HOST?.trim() ? 'DOCKER_HOST' : '--control';
+}
+
+type Endpoint = { socketPath: string } | { scheme: 'tcp' | 'http' | 'https'; host: string; port?: number };
+
+/** The endpoint's shape, checked; throws an Error saying what is wrong (the caller names the source). */
+export function parseDockerEndpoint(control: string): Endpoint {
   if (control.startsWith('unix://')) {
     const socketPath = control.slice('unix://'.length);
     if (!socketPath.startsWith('/'))
-      throw new BadOption(
-        `--control ${control}: a unix socket needs an absolute path, e.g. unix:///var/run/docker.sock`,
+      throw new Error(
+        `a unix socket needs an absolute path, e.g. unix:///var/run/docker.sock, got "${control}"`,
       );
-    return { control, socketPath };
+    return { socketPath };
   }
-  if (control.startsWith('/')) return { control, socketPath: control };
+  if (control.startsWith('/')) return { socketPath: control };
   const match = /^(tcp|http|https):\/\/(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(control);
-  if (!match) {
-    throw new BadOption(`--control ${control}: expected unix:///path/to/docker.sock or tcp://host:port`);
+  if (!match) throw new Error(`expected unix:///path/to/docker.sock or tcp://host:port, got "${control}"`);
+  const [, scheme, host, port] = match;
+  return {
+    scheme: scheme as 'tcp' | 'http' | 'https',
+    host: host!.replace(/^\[|\]$/g, ''),
+    port: port ? Number(port) : undefined,
+  };
+}
+
+export function dockerConnectionFrom(
+  control: string,
+  env: Env = process.env,
+  source = '--control',
+): DockerConnection {
+  let endpoint: Endpoint;
+  try {
+    endpoint = parseDockerEndpoint(control);
+  } catch (error) {
+    throw new BadOption(`${source}: ${(error as Error).message}`);
   }
-  const [, scheme, rawHost, rawPort] = match;
-  const host = rawHost!.replace(/^\[|\]$/g, '');
-  const port = rawPort ? Number(rawPort) : scheme === 'https' ? 2376 : 2375;
+  if ('socketPath' in endpoint) return { control, socketPath: endpoint.socketPath };
+  const { scheme, host, port: givenPort } = endpoint;
+  const rawPort = givenPort;
+  const port = rawPort ?? (scheme === 'https' ? 2376 : 2375);
   const tls = scheme === 'https' || Boolean(env.DOCKER_TLS_VERIFY) || port === 2376;
   if (!tls) return { control, host, port, protocol: 'http' };
   const certPath = env.DOCKER_CERT_PATH || join(homedir(), '.docker');

@@ -70,6 +70,15 @@ export interface ExecHandle {
   close(): void;
 }
 
+/** The variables docker-modem reads for defaults of its own (see the constructor). */
+const MODEM_ENV = [
+  'DOCKER_HOST',
+  'DOCKER_CERT_PATH',
+  'DOCKER_TLS_VERIFY',
+  'DOCKER_CLIENT_TIMEOUT',
+  'DOCKER_PATH_PREFIX',
+];
+
 /** A hijacked attach stream: write to the container's stdin, read its stdout+stderr. */
 export interface AttachHandle {
   write(data: Buffer): boolean;
@@ -86,17 +95,28 @@ export class DockerClient {
     this.control = connection.control;
     const { control: _control, ...options } = connection;
     const DockerodeClass = loadDockerode();
+    // docker-modem always merges defaults read from DOCKER_HOST, DOCKER_CERT_PATH and the like
+    // into what it is given, and a host from DOCKER_HOST beats our socket path: the endpoint
+    // chosen by --control (connection.ts, which read those variables already) must be the
+    // only one. So it is built with them out of sight.
+    const hidden = MODEM_ENV.map((name) => [name, process.env[name]] as const);
+    for (const [name] of hidden) delete process.env[name];
     try {
       this.#api = new DockerodeClass(options);
     } catch (error) {
-      // docker-modem reads DOCKER_CERT_PATH's files itself when DOCKER_HOST is tcp://: a missing
-      // file surfaces here, not as a bug.
       throw new DockerTlsError(this.control, (error as Error).message, { cause: error });
+    } finally {
+      for (const [name, value] of hidden) if (value !== undefined) process.env[name] = value;
     }
   }
 
-  static fromControl(control: string, env?: Record<string, string | undefined>): DockerClient {
-    return new DockerClient(dockerConnectionFrom(control, env));
+  /** `source`: where `control` came from, for messages (`--control`, `DOCKER_HOST`). */
+  static fromControl(
+    control: string,
+    env?: Record<string, string | undefined>,
+    source?: string,
+  ): DockerClient {
+    return new DockerClient(dockerConnectionFrom(control, env, source));
   }
 
   /**

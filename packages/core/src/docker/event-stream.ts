@@ -38,6 +38,8 @@ export class DockerEventStream extends EventEmitter<{
   private current: NodeJS.ReadableStream | undefined;
   /** the newest event time seen */
   private lastTimeNano: bigint | undefined;
+  /** when the first subscription was made: where a replay starts if no event came before */
+  private connectedAtNano: bigint | undefined;
   /** events handled within REPLAY_OVERLAP_NS of the newest, by identity: a replay repeats them */
   private recent = new Map<string, bigint>();
   private readonly backoff: Backoff;
@@ -78,6 +80,7 @@ export class DockerEventStream extends EventEmitter<{
           break;
         }
         this.current = stream;
+        this.connectedAtNano ??= BigInt(Date.now()) * 1_000_000n;
         this.backoff.reset();
         this.emit(everConnected ? 'resync' : 'connected');
         everConnected = true;
@@ -98,8 +101,11 @@ export class DockerEventStream extends EventEmitter<{
     // From a little before the newest event: Docker stamps an event before it publishes it, so
     // concurrent events can reach us out of order, and one older than the newest may still be
     // on its way when the stream breaks. What was already handled is dropped in `deliver`.
-    if (this.lastTimeNano !== undefined) {
-      query.since = sinceParameter((this.lastTimeNano - REPLAY_OVERLAP_NS).toString());
+    // Before any event was seen, from when the stream first connected (this host's clock: only
+    // a starting point for the replay, never a reason to drop an event).
+    const from = this.lastTimeNano ?? this.connectedAtNano;
+    if (from !== undefined) {
+      query.since = sinceParameter((from - REPLAY_OVERLAP_NS).toString());
     }
     return this.docker.events(query);
   }

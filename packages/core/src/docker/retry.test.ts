@@ -69,6 +69,14 @@ describe('isRetryableDockerError', () => {
     ['Docker unreachable', unreachable(), true],
     ['HTTP 500', new DockerError(500, 'boom'), true],
     ['HTTP 409 conflict', new DockerError(409, 'removal in progress'), true],
+    [
+      'HTTP 409 for a running container',
+      new DockerError(
+        409,
+        'You cannot remove a running container 4f0c. Stop the container before attempting removal (HTTP 409)',
+      ),
+      false,
+    ],
     ['HTTP 304', new DockerError(304, 'not modified'), false],
     ['HTTP 400', new DockerError(400, 'bad'), false],
     ['HTTP 404 (an image)', new DockerError(404, 'no such image'), false],

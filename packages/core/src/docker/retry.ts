@@ -30,6 +30,10 @@ const FINAL_STATUS = new Set([304, 400, 401, 403, 404]);
 export function isRetryableDockerError(error: unknown): boolean {
   if (error instanceof Error && error.name === 'AbortError') return false;
   if (error instanceof ContainerNotFound || error instanceof DockerTlsError) return false;
+  // "You cannot remove a running container": it was started again after the decision, and
+  // another try in a second will not find it stopped.
+  if (error instanceof DockerError && error.statusCode === 409 && /running container/i.test(error.message))
+    return false;
   if (error instanceof DockerError) return !FINAL_STATUS.has(error.statusCode ?? 500);
   if (error instanceof UserError) return error.exitStatus === 5;
   return false;

@@ -67,15 +67,19 @@ describe('etcdOptionsFrom', () => {
   });
 
   it.each<[string, Parameters<typeof etcdOptionsFrom>[0], RegExp]>([
-    ['no hosts', { hosts: '' }, /--etcd-host is empty/],
-    ['blank hosts', { hosts: '  ' }, /--etcd-host is empty/],
+    ['no hosts', { hosts: '' }, /--etcd-host: expected host:port, e.g. 127.0.0.1:2379, got nothing/],
+    ['blank hosts', { hosts: '  ' }, /--etcd-host: expected host:port.*got nothing/],
     ['an empty endpoint', { hosts: 'a:1,,b:2' }, /empty endpoint/],
     ['a trailing comma', { hosts: 'a:1,' }, /empty endpoint/],
-    ['another scheme', { hosts: 'unix:///run/etcd.sock' }, /not an etcd endpoint/],
-    ['a path', { hosts: 'http://a:1/v3/kv' }, /not an etcd endpoint/],
-    ['a bad port', { hosts: 'a:port' }, /not an etcd endpoint/],
+    [
+      'another scheme',
+      { hosts: 'unix:///run/etcd.sock' },
+      /--etcd-host: expected host:port, http:\/\/host:port or https:\/\/host:port, got "unix:/,
+    ],
+    ['a path', { hosts: 'http://a:1/v3/kv' }, /expected host:port, http:/],
+    ['a bad port', { hosts: 'a:port' }, /expected host:port, e\.g\. 127\.0\.0\.1:2379, got "a:port"/],
     ['a port out of range', { hosts: 'a:70000' }, /between 1 and 65535/],
-    ['an empty host', { hosts: ':2379' }, /not an etcd endpoint/],
+    ['an empty host', { hosts: ':2379' }, /expected host:port, e\.g\./],
     ['cert without key', { hosts: 'a:1', cert: '/cert.pem' }, /give --etcd-key too/],
     ['key without cert', { hosts: 'a:1', key: '/key.pem' }, /give --etcd-cert too/],
     ['user without password', { hosts: 'a:1', user: 'root' }, /without --etcd-password/],

@@ -12,8 +12,9 @@ import {
 } from 'cockatiel';
 import { type IOptions, isRecoverableError } from 'etcd3';
 import { BadOption } from '../errors.js';
+import { parseEtcdEndpoints } from './endpoints.js';
 
-export const DEFAULT_ETCD_PORT = 2379;
+export { DEFAULT_ETCD_PORT } from './endpoints.js';
 
 export interface EtcdConnectionInput {
   /** comma-separated endpoints: `h:p`, `h`, `http://h:p`, `https://h:p` */
@@ -90,7 +91,12 @@ export function etcdOptionsFrom(
     );
   }
 
-  const endpoints = parseEndpoints(input.hosts);
+  let endpoints: ReturnType<typeof parseEtcdEndpoints>;
+  try {
+    endpoints = parseEtcdEndpoints(input.hosts);
+  } catch (error) {
+    throw new BadOption(`--etcd-host: ${(error as Error).message}`);
+  }
   const tlsMaterial = ca !== undefined || cert !== undefined;
   const tls = tlsMaterial || endpoints.some((e) => e.scheme === 'https');
   const plain = endpoints.find((e) => e.scheme === 'http');
@@ -124,51 +130,6 @@ export function etcdOptionsFrom(
     options.auth = { username: user, password };
   }
   return options;
-}
-
-interface Endpoint {
-  /** as the user wrote it */
-  text: string;
-  scheme: 'http' | 'https' | undefined;
-  /** `host:port`, `[v6]:port` */
-  address: string;
-}
-
-function parseEndpoints(hosts: string): Endpoint[] {
-  if (hosts.trim() === '') {
-    throw new BadOption('--etcd-host is empty: give host:port, e.g. --etcd-host=127.0.0.1:2379');
-  }
-  return hosts.split(',').map((raw) => {
-    const text = raw.trim();
-    if (text === '') {
-      throw new BadOption(
-        `--etcd-host ${JSON.stringify(hosts)} has an empty endpoint: remove the extra comma`,
-      );
-    }
-    const match = /^(?:([a-z][a-z0-9+.-]*):\/\/)?([^/]*)\/?$/i.exec(text);
-    const scheme = match?.[1]?.toLowerCase();
-    if (!match || (scheme !== undefined && scheme !== 'http' && scheme !== 'https')) {
-      throw new BadOption(
-        `--etcd-host ${text} is not an etcd endpoint: write host:port, http://host:port or https://host:port`,
-      );
-    }
-    return { text, scheme, address: hostPort(text, match[2] ?? '') };
-  });
-}
-
-/** `h` → `h:2379`; checks the port; keeps IPv6 brackets (`[::1]:2379`). */
-function hostPort(text: string, authority: string): string {
-  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d*))?$/i.exec(authority);
-  const host = match?.[1];
-  const portText = match?.[2];
-  if (host === undefined || (portText !== undefined && !/^\d{1,5}$/.test(portText))) {
-    throw new BadOption(`--etcd-host ${text} is not an etcd endpoint: write host:port, e.g. 127.0.0.1:2379`);
-  }
-  const port = portText === undefined ? DEFAULT_ETCD_PORT : Number(portText);
-  if (port < 1 || port > 65535) {
-    throw new BadOption(`--etcd-host ${text} has port ${port}: give a port between 1 and 65535`);
-  }
-  return `${host}:${port}`;
 }
 
 function readPem(readFile: (path: string) => Buffer, flag: string, path: string): Buffer {

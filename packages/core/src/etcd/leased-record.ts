@@ -127,12 +127,14 @@ export class LeasedRecord implements MonitorRecord {
    * but keeps trying after that, through an etcd outage or a leader election, and stops once the
    * delete is confirmed (or at `release()`, when another owner takes the key). So a container
    * stopped while etcd cannot answer loses its record as soon as etcd answers, not a TTL later.
+   * `done` is called once it has stopped, either way.
    */
-  async retire(timeoutMs = 3000): Promise<boolean> {
+  async retire(timeoutMs = 3000, done?: () => void): Promise<boolean> {
     const withdrawn = this.withdraw();
     this.retiring = true;
     void withdrawn.then((outcome) => {
       if (outcome === 'reached') this.release();
+      done?.();
     });
     const bound = new AbortController();
     const outcome = await Promise.race([
@@ -347,6 +349,7 @@ export class LeasedRecord implements MonitorRecord {
   }
 
   private async revokeFound(): Promise<void> {
+    if (this.stopped) return;
     const found = this.foundLease;
     this.foundLease = undefined;
     if (found === undefined || found === this.lease?.id) return;
@@ -362,6 +365,8 @@ export class LeasedRecord implements MonitorRecord {
       );
       this.keyState = 'absent';
       this.written = undefined;
+      // Released meanwhile (another owner took the key): its lease is theirs now.
+      if (this.stopped) return false;
       const left = previous[0];
       if (left !== undefined) {
         this.log.notice({ action: 'deregister', key: this.key }, 'service record removed from etcd');
@@ -374,7 +379,7 @@ export class LeasedRecord implements MonitorRecord {
     }
     // Revoking as well as deleting: it also removes a put of ours that a call we gave up
     // waiting for may still land, and frees the lease at once instead of a TTL later.
-    if (this.lease !== undefined) {
+    if (this.lease !== undefined && !this.stopped) {
       const { id } = this.lease;
       this.lease = undefined;
       try {

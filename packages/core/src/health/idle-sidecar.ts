@@ -135,7 +135,8 @@ export class IdleSidecar {
     const id = await docker.createContainer({
       name,
       Image: target.Image,
-      Entrypoint: [AGENT_PATH],
+      // --sweep: in this sidecar of its own, nothing a check leaves running survives it.
+      Entrypoint: [AGENT_PATH, '--sweep'],
       Cmd: [],
       Env: target.Config?.Env ?? [],
       User: target.Config?.User || undefined,
@@ -146,6 +147,9 @@ export class IdleSidecar {
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,
+      // The image's own HEALTHCHECK instruction would have dockerd run it in here too, every
+      // interval, through containerd and runc: the cost this sidecar exists to avoid.
+      Healthcheck: { Test: ['NONE'] },
       Labels: {
         ...sidecarLabels(target.Id, timeoutMs, 'idle'),
         [SIDECAR_TARGET_STARTED_LABEL]: target.State?.StartedAt ?? '',
@@ -261,6 +265,8 @@ export class IdleSidecar {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
+      // Its stream may have closed since `ensure` looked: say so now, not at the timeout.
+      if (live.broken) throw new DockerUnreachable(this.docker.control, 'the check sidecar stream closed');
       live.attach.write(encodeRun(argv));
       const first = await Promise.race([ended, stopped]);
       if (first === 'broken')

@@ -41,6 +41,8 @@ export const runInSidecar: CommandRunner = async (
         User: target.Config?.User || undefined,
         WorkingDir: target.Config?.WorkingDir || undefined,
         Labels: sidecarLabels(target.Id, timeoutMs, 'oneshot'),
+        // Not the image's HEALTHCHECK instruction: dockerd would run it in the sidecar too.
+        Healthcheck: { Test: ['NONE'] },
         HostConfig: {
           NetworkMode: `container:${target.Id}`,
           // Output is read back through the log driver, whatever the daemon's default is.

@@ -33,6 +33,8 @@ export interface ListenerOptions {
   ownContainerId?: string;
   /** told of every policy action (metrics, notifications) */
   onPolicyAction?: PolicyActionsOptions['onAction'];
+  /** told of a policy action that failed after every retry */
+  onPolicyActionFailed?: PolicyActionsOptions['onFailed'];
   /** told what the listener sees (metrics, /status, /healthz) */
   observability?: Pick<
     ListenerObservability,
@@ -61,6 +63,7 @@ export class Listener {
       retries: options.retries,
       drain: (id, holdMs, timeoutMs) => options.supervisor.drain(id, holdMs, timeoutMs),
       onAction: options.onPolicyAction,
+      onFailed: options.onPolicyActionFailed,
     });
   }
 
@@ -208,7 +211,10 @@ export class Listener {
     const { docker, log } = this.options;
     const now = Date.now();
     const margin = this.options.orphanSidecarAfterMs ?? ORPHAN_SIDECAR_AFTER_MS;
-    const runningIds = new Set(containers.filter((c) => c.State === 'running').map((c) => c.Id));
+    // A paused target keeps its sidecar (its monitor keeps running too).
+    const runningIds = new Set(
+      containers.filter((c) => c.State === 'running' || c.State === 'paused').map((c) => c.Id),
+    );
     const existing = new Set(containers.map((c) => c.Id));
     const orphans = containers.filter((c) => {
       const labels = c.Labels ?? {};
@@ -231,7 +237,7 @@ export class Listener {
     });
     for (const c of orphans) {
       try {
-        await docker.removeContainer(c.Id, { force: true });
+        if ((await docker.removeContainer(c.Id, { force: true })) === 'gone') continue;
         this.options.observability?.sidecarRemoved();
         log.notice(
           {

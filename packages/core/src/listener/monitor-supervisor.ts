@@ -223,10 +223,14 @@ export class MonitorSupervisor {
     this.closing = true;
     clearTimeout(this.refillTimer);
     for (const slot of [...this.slots.values()]) this.release(slot.id);
-    for (const child of [...this.idle]) child.process.kill('SIGTERM');
-    for (const child of this.children) if (!child.slot && !child.booted) child.process.kill('SIGTERM');
-    if (this.children.size === 0) return;
-    await new Promise<void>((resolve) => this.drained.add(resolve));
+    const idle = [...this.children].filter((child) => !child.slot);
+    for (const child of idle) child.process.kill('SIGTERM');
+    // An idle child has nothing to clean up: one that does not go at once is killed.
+    const killTimer = setTimeout(() => {
+      for (const child of idle) if (this.children.has(child)) child.process.kill('SIGKILL');
+    }, 2000);
+    if (this.children.size > 0) await new Promise<void>((resolve) => this.drained.add(resolve));
+    clearTimeout(killTimer);
   }
 
   private enqueue(slot: Slot) {
@@ -298,7 +302,9 @@ export class MonitorSupervisor {
   }
 
   private onMessage(child: Child, message: unknown) {
-    if (!isMonitorMessage(message)) return;
+    // A message that comes after its child's exit (IPC delivers in order, but be sure): its
+    // record would be made for an owner nobody releases.
+    if (!isMonitorMessage(message) || !this.children.has(child)) return;
     if (message.type === 'booted') return this.booted(child, message.protocol);
     if (message.type === 'drained') {
       child.answers.get(message.requestId)?.(message);
@@ -324,6 +330,7 @@ export class MonitorSupervisor {
         'a monitor speaks another protocol version: install the same version of @checker/listener and @checker/monitor',
       );
       child.process.kill('SIGKILL');
+      this.bootFailed();
       return;
     }
     this.bootFailures.reset();

@@ -30,6 +30,8 @@ export interface PolicyActionReport {
   container: { id: string; name: string; image: string };
   reason: string;
   healthOutput: string;
+  /** removals: the exit code */
+  exitCode?: number;
 }
 
 export interface PolicyActionsOptions {
@@ -44,6 +46,8 @@ export interface PolicyActionsOptions {
   drain?(id: string, holdMs: number, timeoutMs: number): Promise<boolean>;
   /** told of every action taken (metrics, notifications); must not throw or block */
   onAction?(report: PolicyActionReport): void;
+  /** told of an action whose Docker calls failed after every retry */
+  onFailed?(kind: PolicyActionKind, container: { id: string; name: string }): void;
   now?: () => number;
 }
 
@@ -109,9 +113,10 @@ export class PolicyActions {
       atMs,
       signal: event.attributes.signal,
     });
-    const labels = hasPolicyLabels(event.attributes)
-      ? this.labelsOf(event.id, event.name ?? event.id.slice(0, 12), event.attributes)
-      : undefined;
+    const labels =
+      selected && hasPolicyLabels(event.attributes)
+        ? this.labelsOf(event.id, event.name ?? event.id.slice(0, 12), event.attributes)
+        : undefined;
     switch (event.action) {
       case 'start':
       case 'restart':
@@ -167,7 +172,7 @@ export class PolicyActions {
 
   /** Health restart, on an unhealthy event, a sweep, or when a wait is over. */
   async heal(id: string): Promise<void> {
-    await this.exclusive(id, async (subject) => {
+    await this.exclusive(id, 'restart', async (subject) => {
       const seen = await this.look(subject);
       if (!seen) return;
       const { info, name, labels } = seen;
@@ -215,7 +220,7 @@ export class PolicyActions {
 
   /** Cleanup, on a die event, a sweep, or when a pending exit has settled. */
   async cleanup(id: string): Promise<void> {
-    await this.exclusive(id, async (subject) => {
+    await this.exclusive(id, 'remove', async (subject) => {
       const seen = await this.look(subject);
       if (!seen) return;
       const { info, name, labels } = seen;
@@ -256,7 +261,7 @@ export class PolicyActions {
         { container: name, id, action: 'remove', exitCode: info.State?.ExitCode, reason: decision.reason },
         'removing exited container',
       );
-      this.report('remove', info, name, decision.reason, '');
+      this.report('remove', info, name, decision.reason, '', facts.exitCode);
       await this.withRetries(`remove ${name}`, subject, () => this.options.docker.removeContainer(id));
       this.forget(id);
     });
@@ -264,7 +269,7 @@ export class PolicyActions {
 
   /** A `mon.checks.network=1` container: restart it once its network container runs again. */
   async rejoin(id: string): Promise<void> {
-    const restarted = await this.exclusive(id, async (subject) => {
+    const restarted = await this.exclusive(id, 'dependent-restart', async (subject) => {
       const seen = await this.look(subject);
       if (!seen) return false;
       const { info, name, labels } = seen;
@@ -349,13 +354,23 @@ export class PolicyActions {
    */
   private async restart(subject: Subject, info: Dockerode.ContainerInspectInfo, stopTimeoutMs: number) {
     const { id } = subject;
+    const startedBefore = info.State?.StartedAt ?? '';
     const t = Math.ceil(stopTimeoutMs / 1000);
     // The monitor holds the record back until the container starts again (or the stop timeout
     // and some more passed, should the restart fail).
     const drained = await (this.options.drain?.(id, stopTimeoutMs + 30_000, DRAIN_TIMEOUT_MS) ??
       Promise.resolve(false));
     this.options.log.debug({ container: subject.name, id, drained }, 'record drained before the restart');
-    const startedBefore = info.State?.StartedAt ?? '';
+    // The drain took up to a second: a person may have stopped it (or restarted it) meanwhile,
+    // and that is not to be undone.
+    const now = await this.options.docker.inspectContainer(id);
+    if (!now.State?.Running || (now.State.StartedAt ?? '') !== startedBefore) {
+      this.options.log.notice(
+        { container: subject.name, id },
+        'not restarting: it stopped or restarted while its record was withdrawn',
+      );
+      return;
+    }
     this.lifecycle.issued(id, 'restart', this.now());
     try {
       await this.withRetries(`restart ${subject.name}`, subject, async (attempt) => {
@@ -375,6 +390,7 @@ export class PolicyActions {
     name: string,
     reason: string,
     healthOutput: string,
+    exitCode?: number,
   ) {
     try {
       this.options.onAction?.({
@@ -382,6 +398,7 @@ export class PolicyActions {
         container: { id: info.Id, name, image: info.Config?.Image ?? info.Image },
         reason,
         healthOutput,
+        ...(exitCode === undefined ? {} : { exitCode }),
       });
     } catch (error) {
       this.options.log.debug({ err: messageOf(error) }, 'could not report a policy action');
@@ -448,7 +465,11 @@ export class PolicyActions {
   }
 
   /** One action per container at a time; resolves with the action's result (undefined if skipped or failed). */
-  private async exclusive<T>(id: string, action: (subject: Subject) => Promise<T>): Promise<T | undefined> {
+  private async exclusive<T>(
+    id: string,
+    kind: PolicyActionKind,
+    action: (subject: Subject) => Promise<T>,
+  ): Promise<T | undefined> {
     if (this.busy.has(id) || this.stopping.signal.aborted) return undefined;
     this.busy.add(id);
     const subject: Subject = { id, name: null };
@@ -457,9 +478,10 @@ export class PolicyActions {
     } catch (error) {
       if (!isNotFound(error) && !this.stopping.signal.aborted) {
         this.options.log.error(
-          { container: subject.name, id, err: messageOf(error) },
+          { container: subject.name, id, action: kind, err: messageOf(error) },
           'policy action failed',
         );
+        this.options.onFailed?.(kind, { id, name: subject.name ?? id.slice(0, 12) });
       }
       return undefined;
     } finally {
@@ -478,10 +500,13 @@ export class PolicyActions {
     }
   }
 
-  /** Whether the container was (re)started after `before` (inspect's StartedAt). */
+  /**
+   * Whether the container was started after `before` (inspect's StartedAt), running or not by
+   * now (it may have exited again, or a person stopped it: either way the restart happened).
+   */
   private async startedSince(id: string, before: string): Promise<boolean> {
     const now = await this.options.docker.inspectContainer(id);
-    return (now.State?.StartedAt ?? '') > before && Boolean(now.State?.Running);
+    return (dockerTimeMs(now.State?.StartedAt) ?? 0) > (dockerTimeMs(before) ?? 0);
   }
 
   /** The adapter's errors are typed already, so a failed call is logged as what it is. */

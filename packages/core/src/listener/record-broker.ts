@@ -53,8 +53,10 @@ export class RecordBroker {
         // monitor exits, until etcd confirms it (see LeasedRecord.retire).
         this.records.get(owner.id)?.delete(request.key);
         this.retiring.set(request.key, record);
-        const deleted = await record.retire();
-        if (deleted && this.retiring.get(request.key) === record) this.retiring.delete(request.key);
+        const forget = () => {
+          if (this.retiring.get(request.key) === record) this.retiring.delete(request.key);
+        };
+        const deleted = await record.retire(3000, forget);
         return deleted ? 'reached' : 'closed';
       }
     }

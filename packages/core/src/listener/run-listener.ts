@@ -4,7 +4,7 @@
 // this.
 import { fork } from 'node:child_process';
 import type { MetricsAddress } from '../cli/flags.js';
-import { dockerControlFrom } from '../docker/connection.js';
+import { dockerControlFrom, dockerControlSource } from '../docker/connection.js';
 import { DockerClient, isNotFound } from '../docker/docker-client.js';
 import { detectOwnContainerId } from '../docker/own-container-id.js';
 import { ExecModeUnsupported, ExitStatus, exitStatusOf, messageOf } from '../errors.js';
@@ -55,7 +55,7 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
   let observability: ListenerObservability | undefined;
   try {
     const control = dockerControlFrom(settings.control);
-    const docker = DockerClient.fromControl(control);
+    const docker = DockerClient.fromControl(control, undefined, dockerControlSource(settings.control));
     if (settings.mode === 'exec') await refuseExecWhereHungChecksStay(docker);
     const client = openEtcd(etcdConnectionOf(settings));
     etcd = client;
@@ -144,6 +144,7 @@ export async function runListener(settings: ListenerSettings, wiring: ListenerWi
       // Not a flag: the default suits every check timeout; tests shorten it.
       orphanSidecarAfterMs: Number(process.env.CHECKER_ORPHAN_SIDECAR_AFTER_MS) || undefined,
       onPolicyAction: (report) => seen.policyAction(report),
+      onPolicyActionFailed: (kind, container) => seen.policyActionFailed(kind, container),
       observability: seen,
     });
     const stopped = new Promise<void>((resolve) => {

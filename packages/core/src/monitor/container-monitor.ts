@@ -69,6 +69,8 @@ export class ContainerMonitor {
   private timer: NodeJS.Timeout | undefined;
   private healthy: boolean | undefined;
   private noNetworkNoticed = false;
+  /** `start()` under way or done: a stop or drain meanwhile waits for the record it opens */
+  private starting: Promise<void> | undefined;
   /** sidecar mode: the long-lived check sidecar, once the first check asked for it */
   private idle: Promise<IdleSidecar | undefined> | undefined;
   private readonly warned = new Set<string>();
@@ -99,7 +101,12 @@ export class ContainerMonitor {
    * ContainerNotFound) and works out its key and period. The caller subscribes to the
    * container's events next, then calls `check()`, so no event falls between the two.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.starting ??= this.begin();
+    return this.starting;
+  }
+
+  private async begin(): Promise<void> {
     const { docker, log } = this.options;
     this.info = await this.inspectPatiently(this.options.container);
     const period = checkPeriodOf(this.info.Config?.Env);
@@ -131,6 +138,9 @@ export class ContainerMonitor {
   /** One of the container's own Docker events. */
   handleEvent(event: ContainerEvent): void {
     if (this.ending || event.id !== this.info?.Id) return;
+    // Before start() opened the record nothing can be withdrawn, and the first check (after
+    // start) sees the container as it is then; removal ends the monitor at that check too.
+    if (!this.record) return;
     const { log } = this.options;
     log.debug({ action: event.action, detail: event.detail }, 'docker event');
     switch (event.action) {
@@ -202,12 +212,21 @@ export class ContainerMonitor {
    * nothing until the container starts again (or `holdMs` passed, should the restart fail).
    * Resolves once etcd confirmed the delete.
    */
-  drain(holdMs: number): Promise<RecordOutcome> {
-    if (this.ending || !this.record) return Promise.resolve('closed');
+  async drain(holdMs: number): Promise<RecordOutcome> {
+    // Asked while start() is still working out the key: the record it opens is the one to
+    // withdraw (a key left by an earlier monitor may be there).
+    if (!this.record) await this.startedOrLate();
+    if (this.ending || !this.record) return 'closed';
     this.drainedUntil = Date.now() + holdMs;
     this.generation += 1;
     this.setHealthy(false, 'drained for a restart', '');
     return this.record.withdraw();
+  }
+
+  /** Waits (a little) for start() to have opened the record. */
+  private async startedOrLate(): Promise<void> {
+    if (!this.starting) return;
+    await Promise.race([this.starting.catch(() => undefined), sleep(2000)]);
   }
 
   private down(why: string) {
@@ -407,12 +426,17 @@ export class ContainerMonitor {
       this.inFlight.abort();
       this.generation += 1;
       if (reason === 'removed') this.options.log.info({}, 'container removed; monitor ends');
+      // The record first: consumers must stop routing to the container now, not after the
+      // cleanup below (and a listener that loses patience must not find it undone). Asked
+      // while start() still works out the key, the record it opens is the one closed.
+      if (!this.record) await this.startedOrLate();
+      const closing = this.record?.close(3000);
       // Aborted, the check removes its sidecar and returns; bounded in case Docker is gone.
       if (this.checkInFlight) await Promise.race([this.checkInFlight, sleep(5000)]);
       // The long-lived check sidecar goes with its monitor.
       const idle = await this.idle?.catch(() => undefined);
       if (idle) await Promise.race([idle.remove(), sleep(5000)]);
-      await this.record?.close(3000);
+      await closing;
       const end: MonitorEnd =
         reason === 'refused' ? { reason, exitStatus: 2, message } : { reason, exitStatus: 0 };
       this.resolveEnd(end);

@@ -141,9 +141,10 @@ export function monitorForkOptions(
   serialization: 'json';
 } {
   return {
-    // Settings in the environment rather than argv: nothing secret, but `ps` stays short.
+    // Settings in the environment rather than argv: `ps` stays short. The listener's etcd
+    // settings (a password among them) are not the children's business: they have no client.
     env: {
-      ...env,
+      ...withoutEtcd(env),
       MALLOC_ARENA_MAX: '1',
       [MONITOR_SETTINGS_ENV]: JSON.stringify(settings),
       [MONITOR_PROTOCOL_ENV]: String(MONITOR_PROTOCOL_VERSION),
@@ -157,3 +158,7 @@ export function monitorForkOptions(
 /** How a monitor child names itself in `ps`: idle, or with its container's id. */
 export const monitorTitle = (containerId?: string): string =>
   containerId ? `checker-monitor ${containerId}` : 'checker-monitor (idle)';
+
+function withoutEtcd(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('MON_ETCD_')));
+}

@@ -2,7 +2,7 @@
 // ContainerMonitor, its own Docker event subscription, and signals. The `monitor` CLI runs it;
 // the listener's children run monitor-child.ts instead (no etcd client of their own).
 
-import { dockerControlFrom } from '../docker/connection.js';
+import { dockerControlFrom, dockerControlSource } from '../docker/connection.js';
 import { DockerClient } from '../docker/docker-client.js';
 import { DockerEventStream } from '../docker/event-stream.js';
 import { ExitStatus, exitStatusOf, messageOf } from '../errors.js';
@@ -52,7 +52,11 @@ export async function runMonitor(settings: StandaloneMonitorSettings): Promise<n
   let events: DockerEventStream | undefined;
   let stopRequested = false;
   try {
-    const docker = DockerClient.fromControl(dockerControlFrom(settings.control));
+    const docker = DockerClient.fromControl(
+      dockerControlFrom(settings.control),
+      undefined,
+      dockerControlSource(settings.control),
+    );
     const client = openEtcd(etcdConnectionOf(settings));
     etcd = client;
     const leases = new LeaseKeeper(client);

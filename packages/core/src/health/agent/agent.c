@@ -24,7 +24,7 @@
  * the command's output and its end; nothing spins. The command is started with fork (clone
  * with SIGCHLD) in its own session, so 'K' kills what it started too, unless that escaped with
  * a session of its own. Its orphans are reparented to the sidecar's init (Docker's tini), which
- * reaps them. The agent reads the exec error pipe before going back to its loop, so by the
+ * reaps them; with --sweep (see sweep_leftovers) nothing it left survives its end. The agent reads the exec error pipe before going back to its loop, so by the
  * time a 'K' can be read the command is a session leader running the program asked for.
  */
 
@@ -184,6 +184,18 @@ static size_t length(const char *s) {
 
 static void kill_command(void) {
   if (child_pid) sys2(__NR_kill, -child_pid, SIGKILL);
+}
+
+/* Started with --sweep (as the monitor starts it, in a check sidecar of its own whose pid
+ * namespace has Docker's init as PID 1 and the agent as its child), the agent kills whatever a
+ * command left running once the command has ended: a background process of a check, or one
+ * that escaped its session. kill(-1) reaches every process of the namespace but its init and
+ * the agent itself. Never without --sweep, and never unless the parent is PID 1: run anywhere
+ * else, kill(-1) would reach far more than a sidecar. */
+static int sweep;
+
+static void sweep_leftovers(void) {
+  if (sweep && sys1(__NR_getppid, 0) == 1) sys2(__NR_kill, -1, SIGKILL);
 }
 
 static void __attribute__((noreturn)) quit(int status) {
@@ -434,6 +446,7 @@ static void reap(void) {
     output_fd = -1;
   }
   child_pid = 0;
+  sweep_leftovers();
   send_frame('X', (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f));
   if (killing) {
     killing = 0;
@@ -448,6 +461,7 @@ static void __attribute__((noreturn)) end_of_input(void) {
     while (sys4(__NR_wait4, child_pid, &status, 0, 0) == -EINTR) {
     }
     child_pid = 0;
+    sweep_leftovers();
     send_frame('X', (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f));
   }
   quit(0);
@@ -494,6 +508,11 @@ static void read_input(void) {
 void __attribute__((noreturn, used)) agent_main(long *stack) {
   long argc = stack[0];
   environ = (char **)(stack + 1 + argc + 1);
+  if (argc > 1) {
+    const char *flag = (const char *)stack[2], *want = "--sweep";
+    while (*flag && *flag == *want) flag++, want++;
+    sweep = *flag == 0 && *want == 0;
+  }
 
   /* Started with a standard fd closed, a pipe would land on it and a command's dup3 onto 1
    * and 2 would clobber it: hold 0-2 open. */
