@@ -15,7 +15,15 @@ CHECKER_LOG_TAG=run-listener
 # shellcheck source=lib/host.sh
 . scripts/lib/host.sh
 
+# --etcd-host given on the command line wins, as it would for the listener itself.
 ETCD_HOST=${MON_ETCD_HOST:-127.0.0.1:2379}
+given_etcd=
+for ((i = 1; i <= $#; i++)); do
+  case ${!i} in
+    --etcd-host | -etcd-host) j=$((i + 1)); ETCD_HOST=${!j:-$ETCD_HOST}; given_etcd=1 ;;
+    --etcd-host=* | -etcd-host=*) ETCD_HOST=${!i#*=}; given_etcd=1 ;;
+  esac
+done
 PREFIX=${MON_ETCD_PREFIX:-/SERVICE}
 METRICS=${MON_METRICS:-127.0.0.1:9464}
 
@@ -27,7 +35,7 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 if ((major < 22)); then
   checker_log "warning: Node $(node --version) is out of support; Node 24: PATH=/opt/checker-node/24/bin:\$PATH bash $0"
 fi
-if [ ! -f packages/listener/dist/index.js ]; then
+if [ ! -f packages/listener/dist/cli.bundle.js ] || [ ! -f packages/monitor/dist/child.bundle.js ]; then
   checker_log "building the tools (npm ci, npm run build)"
   # node-gyp builds the optional syslog addon against the running node's own headers.
   headers=$(checker_node_headers node)
@@ -37,7 +45,8 @@ if [ ! -f packages/listener/dist/index.js ]; then
 fi
 
 listener=(node packages/listener/bin/run.js)
-args=(--etcd-host "$ETCD_HOST" --stdout)
+args=(--stdout)
+[ -n "$given_etcd" ] || args+=(--etcd-host "$ETCD_HOST")
 # --metrics (/metrics, /status, /healthz) where this listener has it, unless given already.
 metrics=
 if "${listener[@]}" --help 2>/dev/null | grep -q -- '--metrics' && [[ " $* " != *" --metrics"* ]]; then
