@@ -7,7 +7,7 @@
 //   f  a prototype of an agent in the sidecar: busybox `sh` reading commands from its stdin,
 //      attached once through Docker (what a shipped agent program would cost per check)
 // The long-lived sidecar is made as a monitor would make it: from the target's image id, in
-// the target's network namespace, idling on the pause program (copied in with putArchive)
+// the target's network namespace, idling on the check agent (copied in with putArchive)
 // under Docker's init. Every way runs the same command (`true <ip>`) from this process, in
 // batches interleaved round-robin (order rotated every round) with idle batches that measure
 // the background (other work on the host) to subtract.
@@ -22,7 +22,7 @@
 //
 // Then: what a hung check costs to kill each way and whether anything stays running, and the
 // isolation the command gets each way (capabilities, seccomp, cgroup, AppArmor).
-// Needs root, the host's pid namespace and `npm run build` (the pause program is read from
+// Needs root, the host's pid namespace and `npm run build` (the check agent is read from
 // packages/core/dist). BENCH_RUNS (default 40) checks per way, in batches of BENCH_BATCH (5).
 // BENCH_DAEMON=private runs it all against a dockerd and containerd of its own, whose CPU is
 // then this bench's alone (the host's daemon may be serving other work meanwhile), and adds a
@@ -77,15 +77,18 @@ let daemonCgroup;
 /** with BENCH_DAEMON=private: the cgroup holding this process and its children */
 let callerCgroup;
 
-let pauseModule;
+let agentModule;
 try {
-  pauseModule = await import('../packages/core/dist/health/pause-program.js');
+  agentModule = {
+    ...(await import('../packages/core/dist/health/agent-program.js')),
+    ...(await import('../packages/core/dist/health/static-program.js')),
+  };
 } catch (e) {
   throw new Error(
-    `cannot load packages/core/dist/health/pause-program.js (${e.message}): run \`npm run build\` first`,
+    `cannot load packages/core/dist/health/agent-program.js (${e.message}): run \`npm run build\` first`,
   );
 }
-const { PAUSE_PROGRAM_PATH, pauseArchOf, pauseProgramTar } = pauseModule;
+const { AGENT_PATH, programArchOf, agentProgramTar } = agentModule;
 
 // ---------------------------------------------------------------- /proc
 
@@ -694,8 +697,8 @@ await runBench('bench:check-paths', async () => {
   if (process.env.BENCH_DAEMON === 'private') await startPrivateDaemon(image.ref);
   const api = dockerApi();
   const { Arch } = await api.version();
-  const arch = pauseArchOf(Arch);
-  if (!arch) throw new Error(`no pause program for the daemon's architecture ${Arch}`);
+  const arch = programArchOf(Arch);
+  if (!arch) throw new Error(`no check agent for the daemon's architecture ${Arch}`);
   const prefix = uniquePrefix('paths');
   const targetId = await runContainer(['--init', '--name', `${prefix}target`, image.ref, 'sleep', '600']);
   const targetInfo = await api.getContainer(targetId).inspect();
@@ -705,8 +708,11 @@ await runBench('bench:check-paths', async () => {
   const created = await api.createContainer({
     name: `${prefix}sidecar`,
     Image: targetInfo.Image,
-    Entrypoint: [PAUSE_PROGRAM_PATH],
+    // It idles on the check agent, as a monitor's does (its stdin kept open, nobody attached).
+    Entrypoint: [AGENT_PATH],
     Cmd: [],
+    OpenStdin: true,
+    StdinOnce: false,
     Env: targetInfo.Config.Env ?? [],
     User: targetInfo.Config.User || undefined,
     WorkingDir: targetInfo.Config.WorkingDir || undefined,
@@ -719,7 +725,7 @@ await runBench('bench:check-paths', async () => {
     HostConfig: { NetworkMode: `container:${targetId}`, Init: true },
   });
   trackContainer(created.id);
-  await created.putArchive(pauseProgramTar(arch), { path: '/' });
+  await created.putArchive(agentProgramTar(arch), { path: '/' });
   await created.start();
   const sidecarInfo = await created.inspect();
   const sidecar = { id: created.id, pid: sidecarInfo.State.Pid };
@@ -748,7 +754,7 @@ await runBench('bench:check-paths', async () => {
 
   console.log(
     `bench:check-paths: ${RUNS} checks a way in batches of ${BATCH}, interleaved; command \`true ${ip}\`; ` +
-      `daemon ${Arch}${process.env.BENCH_DAEMON === 'private' ? ' (private)' : ''}, pause program ${arch}; ` +
+      `daemon ${Arch}${process.env.BENCH_DAEMON === 'private' ? ' (private)' : ''}, agent ${arch}; ` +
       `dockerd ${pids.dockerd}, containerd ${pids.containerd}; ` +
       `load average ${readFileSync('/proc/loadavg', 'utf8').trim()}; ` +
       (runc.binary

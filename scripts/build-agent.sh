@@ -73,10 +73,10 @@ writeFileSync(
 //
 // The check agent: a static, libc-free ELF that a long-lived check sidecar runs as its
 // entrypoint (under Docker's init), running one health-check command at a time as the monitor
-// asks over the sidecar's stdin and answering on its stdout (agent-protocol.ts). Like the
-// pause program it starts in any root filesystem, \`FROM scratch\` images included, and is
+// asks over the sidecar's stdin and answering on its stdout (agent-protocol.ts). Static, it
+// starts in any root filesystem, \`FROM scratch\` images included, and is
 // copied into the created sidecar with Docker's archive API before the start.
-import { type PauseArch, programTar } from './pause-program.js';
+import { type ProgramArch, programTar } from './static-program.js';
 
 /** Where the agent lands in the sidecar's filesystem (the sidecar's Entrypoint). */
 export const AGENT_PATH = '/.checker-agent';
@@ -87,8 +87,8 @@ export const AGENT_PROTOCOL_VERSION = ${PROTOCOL};
 /** SHA-256 of the agent.c these bytes were built from. */
 export const AGENT_SOURCE_SHA256 = '${sha256(readFileSync(SRC))}';
 
-/** The agent exists for the pause program's architectures (pauseArchOf maps Docker's names). */
-export type AgentArch = PauseArch;
+/** The machines the agent is built for (programArchOf maps Docker's names to them). */
+export type AgentArch = ProgramArch;
 
 const PROGRAMS: Record<AgentArch, string> = {
   x86_64: [
@@ -99,7 +99,7 @@ ${lines('aarch64')}
   ].join(''),
 };
 
-/** The agent's static ELF executable for one architecture (the daemon's, as for the pause program). */
+/** The agent's static ELF executable for one architecture (the Docker daemon's machine's). */
 export function agentProgram(arch: AgentArch): Buffer {
   return Buffer.from(PROGRAMS[arch], 'base64');
 }

@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_PROTOCOL_VERSION, agentProgram } from '../../packages/core/src/health/agent-program.js';
 import { encodeKill, encodeProbe, encodeRun } from '../../packages/core/src/health/agent-protocol.js';
-import { pauseArchOf } from '../../packages/core/src/health/pause-program.js';
+import { programArchOf } from '../../packages/core/src/health/static-program.js';
 import { waitFor } from '../support/images.js';
 import { AgentSession, percentiles } from './agent-session.js';
 
-const hostArch = pauseArchOf(process.arch);
+const hostArch = programArchOf(process.arch);
 if (!hostArch) throw new Error(`no agent is built for ${process.arch}`);
 const arches = (process.env['AGENT_ARCHES'] ?? hostArch).split(',').map((name) => {
-  const arch = pauseArchOf(name.trim());
+  const arch = programArchOf(name.trim());
   if (!arch) throw new Error(`AGENT_ARCHES: no agent for ${name}`);
   return arch;
 });

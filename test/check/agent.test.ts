@@ -12,7 +12,7 @@ import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_PATH, agentProgramTar } from '../../packages/core/src/health/agent-program.js';
 import { encodeRun } from '../../packages/core/src/health/agent-protocol.js';
-import { pauseArchOf } from '../../packages/core/src/health/pause-program.js';
+import { programArchOf } from '../../packages/core/src/health/static-program.js';
 import { dockerOk, removeContainers, uniqueName, waitFor } from '../support/images.js';
 import { AgentSession, percentiles } from './agent-session.js';
 import { inspect, Made } from './fixtures.js';
@@ -75,7 +75,7 @@ async function startSidecar(
   extra: Partial<Docker.ContainerCreateOptions> = {},
 ): Promise<{ id: string } & Attached> {
   const { Arch } = await api.version();
-  const arch = pauseArchOf(Arch);
+  const arch = programArchOf(Arch);
   if (!arch) throw new Error(`no agent for the daemon's architecture ${Arch}`);
   const sidecar = await api.createContainer({
     Image: image,

@@ -9,7 +9,7 @@ import {
   agentProgram,
   agentProgramTar,
 } from './agent-program.js';
-import { programTar } from './pause-program.js';
+import { programTar } from './static-program.js';
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;

@@ -26,7 +26,6 @@ import {
   startErrorStatus,
 } from './agent-protocol.js';
 import { OutputTail } from './command-output.js';
-import type { PauseArch } from './pause-program.js';
 import { CheckInterrupted, type CommandRun, type RunOptions } from './runner.js';
 import {
   SIDECAR_KIND_LABEL,
@@ -37,6 +36,7 @@ import {
   sidecarLabels,
   uniqueSuffix,
 } from './sidecar-labels.js';
+import type { ProgramArch } from './static-program.js';
 
 /** How long the agent may take to say hello after its sidecar started. */
 const HELLO_TIMEOUT_MS = 10_000;
@@ -66,7 +66,7 @@ export class IdleSidecar {
 
   constructor(
     private readonly docker: DockerClient,
-    private readonly arch: PauseArch,
+    private readonly arch: ProgramArch,
     private readonly owner: SidecarOwner,
   ) {}
 

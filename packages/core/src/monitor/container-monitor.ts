@@ -18,8 +18,8 @@ import type { MonitorRecord, RecordOutcome } from '../etcd/record-outcome.js';
 import { checkHealth, type HealthResult } from '../health/check-health.js';
 import { checkPeriodOf, healthCommandOf } from '../health/container-env.js';
 import { IdleSidecar, type SidecarOwner } from '../health/idle-sidecar.js';
-import { pauseArchOf } from '../health/pause-program.js';
 import type { CommandRunner, RunMode } from '../health/runner.js';
+import { programArchOf } from '../health/static-program.js';
 import type { Logger } from '../log/logger.js';
 import { imageNameOf, isImageIdRef } from '../record/image-name.js';
 
@@ -341,7 +341,7 @@ export class ContainerMonitor {
   private async sidecarRunner(): Promise<CommandRunner | undefined> {
     if (this.options.mode !== 'sidecar') return undefined;
     this.idle ??= (async () => {
-      const arch = pauseArchOf(await this.options.docker.daemonArch());
+      const arch = programArchOf(await this.options.docker.daemonArch());
       if (!arch) {
         this.options.log.notice(
           {},
