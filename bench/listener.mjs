@@ -43,12 +43,12 @@ import {
 } from './lib.mjs';
 
 const execFileP = promisify(execFile);
-const SIZES = (process.env.BENCH_SIZES ?? '20,100').split(',').map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? '20,100').split(',').map(Number).filter((n) => n > 0);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 10);
 const MODE = process.env.BENCH_MODE ?? 'exec';
 const HEALTHCHECK = process.env.BENCH_HEALTHCHECK ?? 'true';
-/** The background containers check every 10 s: TTL 21 s, so the restart test outlasts a TTL. */
-const BACKGROUND_PERIOD = 10;
+/** The background containers check every 30 s (the default): TTL 61 s, which the restart test outlasts. */
+const BACKGROUND_PERIOD = 30;
 const fmt1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');
 const cols = (s) => [fmt1(s.median), fmt1(s.p90), fmt1(s.p99), fmt1(s.max)];
 
@@ -426,7 +426,7 @@ async function killAndRestart(ctx, listener, prefix, running) {
     await sleep(5);
   }
   const next = await start(ctx, prefix);
-  // More than a TTL (period 10 s → 21 s): the takeover must renew the leases it found.
+  // More than a TTL (period 30 s → 61 s): the takeover must renew the leases it found.
   const watchedMs = (BACKGROUND_PERIOD * 2 + 1) * 1000 + 4000;
   await sleep(watchedMs);
   const keys = new Set(running.map((id) => serviceKey(id)));

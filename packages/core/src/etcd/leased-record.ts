@@ -14,6 +14,9 @@ import { Backoff, type BackoffOptions, sleep } from '../backoff.js';
 import { LeaseKeeper, RECORD_CALL_TIMEOUT_MS } from './lease-keeper.js';
 import type { MonitorRecord, RecordOutcome } from './record-outcome.js';
 
+/** A lease granted or renewed this recently counts as renewed. */
+const JUST_RENEWED_MS = 1000;
+
 export type { RecordOutcome } from './record-outcome.js';
 
 /** What the record logs through: the tools' pino logger fits. */
@@ -77,6 +80,10 @@ export class LeasedRecord implements MonitorRecord {
   /** wakes the loop from idling or from a backoff sleep */
   private kick = new AbortController();
   private stopped = false;
+  /** `prepare()` under way or done */
+  private preparing: Promise<void> | undefined;
+  /** when the lease was granted, adopted or renewed last (a publish right after needs no renewal) */
+  private renewedAt = 0;
   /** `retire` was called: the record only withdraws from now on */
   private retiring = false;
   private closing: Promise<boolean> | undefined;
@@ -263,23 +270,21 @@ export class LeasedRecord implements MonitorRecord {
   }
 
   private async syncPublished(value: string, generation: number): Promise<boolean> {
-    let fresh = false;
+    await this.preparing;
     if (this.lease === undefined && this.keyState === 'unknown') {
-      fresh = await this.takeOver();
+      await this.takeOver();
       if (this.overtaken(generation)) return false;
     }
     if (this.lease === undefined) {
-      const id = await this.bounded(this.leases.grant(this.ttlSeconds));
-      this.lease = { id };
-      fresh = true;
-      this.log.debug({ key: this.key, lease: id, ttlSeconds: this.ttlSeconds }, 'etcd lease granted');
+      await this.grantLease();
       if (this.overtaken(generation)) return false;
     }
-    const { id } = this.lease;
+    const { id } = this.lease!;
     // A new lease starts with its full TTL; an old one is renewed, which is also how we learn
     // that etcd forgot it (TTL 0: revoked, expired while we were away, etcd's data wiped).
-    if (!fresh) {
+    if (Date.now() - this.renewedAt > JUST_RENEWED_MS) {
       await this.bounded(this.leases.renew(id));
+      this.renewedAt = Date.now();
       if (this.overtaken(generation)) return false;
     }
     // Write only when etcd does not already hold this value on this lease; comparing in etcd
@@ -320,6 +325,27 @@ export class LeasedRecord implements MonitorRecord {
    * TTL (returns true: just renewed). Otherwise remembers that lease, to revoke once the key is
    * ours or deleted.
    */
+  /**
+   * Gets the lease ready while the owner's first check runs (the listener's monitors call it as
+   * they start): looks for a key to take over, else grants a lease, so the first publish is one
+   * write. Nothing is written; a lease granted for a check that then fails is revoked by the
+   * withdraw, and one whose owner goes away expires on its own.
+   */
+  prepare(): void {
+    if (this.stopped || this.desired !== undefined || this.preparing) return;
+    this.preparing = (async () => {
+      if (this.lease === undefined && this.keyState === 'unknown') await this.takeOver();
+      if (this.lease === undefined && !this.stopped) await this.grantLease();
+    })().catch(() => undefined); // the first publish or withdraw tries again, and says why
+  }
+
+  private async grantLease(): Promise<void> {
+    const id = await this.bounded(this.leases.grant(this.ttlSeconds));
+    this.lease = { id };
+    this.renewedAt = Date.now();
+    this.log.debug({ key: this.key, lease: id, ttlSeconds: this.ttlSeconds }, 'etcd lease granted');
+  }
+
   private async takeOver(): Promise<boolean> {
     const { kvs } = await this.bounded(
       this.client.get(this.key).options({ deadline: this.deadline() }).exec(),
@@ -341,6 +367,7 @@ export class LeasedRecord implements MonitorRecord {
       return false;
     }
     this.lease = { id: found.lease };
+    this.renewedAt = Date.now();
     this.log.info(
       { key: this.key, lease: found.lease, ttlSeconds: ttl },
       'took over the service record and lease left by an earlier monitor',
@@ -359,6 +386,7 @@ export class LeasedRecord implements MonitorRecord {
   }
 
   private async syncWithdrawn(generation: number): Promise<boolean> {
+    await this.preparing;
     if (this.keyState !== 'absent') {
       const previous = await this.bounded(
         this.client.delete().key(this.key).options({ deadline: this.deadline() }).getPrevious(),

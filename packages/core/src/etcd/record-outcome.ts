@@ -7,6 +7,8 @@ export type RecordOutcome = 'reached' | 'superseded' | 'closed';
 
 /** The etcd side, as a monitor sees it: LeasedRecord standalone, RemoteRecord under the listener. */
 export interface MonitorRecord {
+  /** the owner is about to check: get the lease ready (nothing is written) */
+  prepare?(): void;
   publish(value: string): Promise<RecordOutcome>;
   withdraw(): Promise<RecordOutcome>;
   /** withdraw (bounded by `timeoutMs`) and stop; resolves whether the key was deleted */

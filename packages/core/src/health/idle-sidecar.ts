@@ -164,8 +164,10 @@ export class IdleSidecar {
       },
     });
     let live: Live | undefined;
+    let attaching: Promise<AttachHandle> | undefined;
     try {
-      await docker.putArchive(id, agentProgramTar(this.arch), '/');
+      // The agent copied in and the stream attached, side by side: both before the start.
+      const copied = docker.putArchive(id, agentProgramTar(this.arch), '/');
       const decoder = new AgentDecoder();
       const made: Live = {
         id,
@@ -176,7 +178,7 @@ export class IdleSidecar {
         attach: undefined as unknown as AttachHandle,
       };
       // Attached before it starts, so its hello cannot be missed.
-      made.attach = await docker.attach(
+      attaching = docker.attach(
         id,
         (chunk) => {
           let messages: AgentMessage[];
@@ -195,6 +197,7 @@ export class IdleSidecar {
           made.agentSaid = `${made.agentSaid ?? ''}${chunk.toString('utf8')}`.slice(-500);
         },
       );
+      [, made.attach] = await Promise.all([copied, attaching]);
       void made.attach.closed.then(() => {
         made.broken = true;
         made.listener?.({ type: 'error', message: 'the check sidecar stream closed' });
@@ -206,11 +209,15 @@ export class IdleSidecar {
       if (said?.type !== 'hello')
         throw new DockerUnreachable(docker.control, 'the check agent did not start in its sidecar');
     } catch (error) {
-      live?.attach.close();
+      void attaching?.then(
+        (handle) => handle.close(),
+        () => undefined,
+      );
       await docker.removeContainer(id, { force: true }).catch(() => undefined);
       throw error;
     }
-    await this.removeOthers(target.Id, id);
+    // Not on the way to the first check: one left by a killed monitor goes in the background.
+    void this.removeOthers(target.Id, id);
     return live;
   }
 

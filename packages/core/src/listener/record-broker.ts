@@ -44,6 +44,9 @@ export class RecordBroker {
   async serve(owner: RecordOwner, request: RecordRequest): Promise<RecordOutcome> {
     const record = this.recordOf(owner, request);
     switch (request.op) {
+      case 'prepare':
+        record.prepare();
+        return 'reached';
       case 'publish':
         return record.publish(request.value ?? '');
       case 'withdraw':

@@ -69,6 +69,8 @@ export class ContainerMonitor {
   private timer: NodeJS.Timeout | undefined;
   private healthy: boolean | undefined;
   private noNetworkNoticed = false;
+  /** start()'s inspect, for the first check when nothing happened in between */
+  private freshInspect: Dockerode.ContainerInspectInfo | undefined;
   /** `start()` under way or done: a stop or drain meanwhile waits for the record it opens */
   private starting: Promise<void> | undefined;
   /** sidecar mode: the long-lived check sidecar, once the first check asked for it */
@@ -117,6 +119,8 @@ export class ContainerMonitor {
     this.ttlSeconds = Math.ceil(periodSeconds * 2 + 1);
     this.key = serviceKeyOf(this.options.etcdPrefix, await this.imageName(docker), this.info.Id);
     this.record = this.options.openRecord(this.key, this.ttlSeconds);
+    this.record.prepare?.();
+    this.freshInspect = this.info;
     log.info(
       {
         id: this.info.Id,
@@ -141,6 +145,7 @@ export class ContainerMonitor {
     // Before start() opened the record nothing can be withdrawn, and the first check (after
     // start) sees the container as it is then; removal ends the monitor at that check too.
     if (!this.record) return;
+    this.freshInspect = undefined;
     const { log } = this.options;
     log.debug({ action: event.action, detail: event.detail }, 'docker event');
     switch (event.action) {
@@ -268,7 +273,11 @@ export class ContainerMonitor {
     const startedAt = Date.now();
     let nextInMs = this.periodMs;
     try {
-      const result = await checkHealth(this.options.docker, this.info.Id, {
+      // The first check right after start() uses its inspect (a few ms sooner to the key) unless
+      // an event said the container changed since.
+      const fresh = this.freshInspect;
+      this.freshInspect = undefined;
+      const result = await checkHealth(this.options.docker, fresh ?? this.info.Id, {
         mode: this.options.mode,
         timeoutMs: this.options.timeoutMs,
         signal: this.inFlight.signal,

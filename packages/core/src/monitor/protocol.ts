@@ -9,8 +9,9 @@
 //   child → `ready`                  monitoring: its key is known, its first check under way
 //   listener → `docker-event`        the container's own Docker events (one stream per host)
 //   child → `record` / listener → `record-done`
-//                                    publish, withdraw or close its service record through the
-//                                    listener's one etcd client; every request acknowledged
+//                                    prepare (as it starts), publish, withdraw or close its
+//                                    service record through the listener's one etcd client;
+//                                    every request acknowledged
 //   child → `checked`                each check's verdict, for the listener's metrics
 //   listener → `drain` / child → `drained`
 //                                    withdraw the record now (the listener is about to restart
@@ -49,7 +50,8 @@ export interface MonitorSettings {
   hostIp?: string;
 }
 
-export type RecordOp = 'publish' | 'withdraw' | 'close';
+/** `prepare`: the monitor opened its record (start); the listener gets its lease ready. */
+export type RecordOp = 'prepare' | 'publish' | 'withdraw' | 'close';
 
 /** listener → monitor */
 export type ListenerMessage =
@@ -103,7 +105,10 @@ export function isMonitorMessage(message: unknown): message is MonitorMessage {
     case 'record':
       return (
         typeof message.requestId === 'number' &&
-        (message.op === 'publish' || message.op === 'withdraw' || message.op === 'close') &&
+        (message.op === 'prepare' ||
+          message.op === 'publish' ||
+          message.op === 'withdraw' ||
+          message.op === 'close') &&
         typeof message.key === 'string' &&
         typeof message.ttlSeconds === 'number'
       );

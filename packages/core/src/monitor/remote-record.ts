@@ -22,6 +22,11 @@ export class RemoteRecord implements MonitorRecord {
     private readonly ttlSeconds: number,
   ) {}
 
+  /** The listener gets the lease ready (while the first check runs). */
+  prepare(): void {
+    void this.request('prepare');
+  }
+
   publish(value: string): Promise<RecordOutcome> {
     return this.request('publish', value);
   }
