@@ -43,7 +43,10 @@ import {
 } from './lib.mjs';
 
 const execFileP = promisify(execFile);
-const SIZES = (process.env.BENCH_SIZES ?? '20,100').split(',').map(Number).filter((n) => n > 0);
+const SIZES = (process.env.BENCH_SIZES ?? '20,100')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 10);
 const MODE = process.env.BENCH_MODE ?? 'exec';
 const HEALTHCHECK = process.env.BENCH_HEALTHCHECK ?? 'true';
