@@ -26,7 +26,7 @@ import {
   startErrorStatus,
 } from './agent-protocol.js';
 import { OutputTail } from './command-output.js';
-import { CheckInterrupted, type CommandRun, type RunOptions } from './runner.js';
+import { CheckInterrupted, type CommandRun, couldNotRun, type RunOptions } from './runner.js';
 import {
   SIDECAR_KIND_LABEL,
   SIDECAR_LABEL,
@@ -88,12 +88,7 @@ export class IdleSidecar {
     } catch (error) {
       // Docker answered (the image was removed, the target is gone): the check could not run.
       if (error instanceof DockerError && !isTransient(error))
-        return {
-          exitCode: null,
-          timedOut: false,
-          output: '',
-          failure: `check sidecar cannot be made: ${error.message}`,
-        };
+        return couldNotRun(`check sidecar cannot be made: ${error.message}`);
       throw error;
     }
     return this.exchange(live, argv, options);

@@ -17,6 +17,11 @@ export interface CommandRun {
   failure?: string;
 }
 
+/** A check Docker refused to run (the reason it gave): an unhealthy verdict, not a tool error. */
+export function couldNotRun(failure: string): CommandRun {
+  return { exitCode: null, timedOut: false, output: '', failure };
+}
+
 export interface RunOptions {
   timeoutMs: number;
   /** aborted when the tool is interrupted: the runner stops waiting and cleans up */

@@ -14,6 +14,7 @@ import {
   CheckInterrupted,
   type CommandRun,
   type CommandRunner,
+  couldNotRun,
   deadline,
   type RunOptions,
 } from './runner.js';
@@ -53,12 +54,7 @@ export const runInSidecar: CommandRunner = async (
       // Docker answered (the image was removed, a name clash, a bad spec): the check could
       // not run, which is an unhealthy verdict with the reason, not an error of the tool.
       if (error instanceof DockerError && !isTransient(error))
-        return {
-          exitCode: null,
-          timedOut: false,
-          output: '',
-          failure: `sidecar cannot be created: ${error.message}`,
-        };
+        return couldNotRun(`sidecar cannot be created: ${error.message}`);
       throw error;
     }
     created = true;
