@@ -15,16 +15,18 @@ CHECKER_LOG_TAG=run-listener
 # shellcheck source=lib/host.sh
 . scripts/lib/host.sh
 
-# --etcd-host given on the command line wins, as it would for the listener itself.
+# --etcd-host and --etcd-prefix given on the command line win, as they would for the listener.
 ETCD_HOST=${MON_ETCD_HOST:-127.0.0.1:2379}
+PREFIX=${MON_ETCD_PREFIX:-/SERVICE}
 given_etcd=
 for ((i = 1; i <= $#; i++)); do
   case ${!i} in
     --etcd-host | -etcd-host) j=$((i + 1)); ETCD_HOST=${!j:-$ETCD_HOST}; given_etcd=1 ;;
     --etcd-host=* | -etcd-host=*) ETCD_HOST=${!i#*=}; given_etcd=1 ;;
+    --etcd-prefix | -etcd-prefix) j=$((i + 1)); PREFIX=${!j:-$PREFIX} ;;
+    --etcd-prefix=* | -etcd-prefix=*) PREFIX=${!i#*=} ;;
   esac
 done
-PREFIX=${MON_ETCD_PREFIX:-/SERVICE}
 METRICS=${MON_METRICS:-127.0.0.1:9464}
 
 checker_ensure_docker

@@ -154,6 +154,65 @@ describe('LeasedRecord', () => {
     expect(await storedValue(key)).toBeNull();
   });
 
+  describe('prepare() (a monitor under the listener, while its first check runs)', () => {
+    const leaseIds = async () => (await reader.leaseClient.leaseLeases({})).leases.map((l) => String(l.ID));
+
+    it('grants the lease ahead, and the first publish writes on it', async () => {
+      const { record, key } = newRecord(30);
+      const before = new Set(await leaseIds());
+      record.prepare();
+      const granted = await waitFor(
+        'the prepared lease',
+        async () => (await leaseIds()).find((id) => !before.has(id)),
+        5000,
+      );
+      expect(await storedValue(key)).toBeNull();
+      await record.publish(VALUE);
+      expect((await leaseOf(key))!.id).toBe(granted);
+    });
+
+    it('leaves a key an earlier owner left alone: its lease is not renewed before a check passed', async () => {
+      const key = newKey();
+      const left = await reader.lease(5, { autoKeepAlive: false });
+      await left.put(key).value(VALUE);
+      const leftId = await left.grant();
+      await delay(1500);
+      const { record } = newRecord(5, key);
+      record.prepare();
+      await delay(500);
+      // Still counting down from 5 (renewed, it would be back at 5).
+      expect((await leaseOf(key))!.ttl).toBeLessThanOrEqual(3);
+      // The first publish adopts it (renewed now, the key never rewritten).
+      await record.publish(VALUE);
+      const adopted = (await leaseOf(key))!;
+      expect(adopted.id).toBe(leftId);
+      expect(adopted.ttl).toBeGreaterThanOrEqual(4);
+    });
+
+    it('a withdraw before the first publish: no key, and no lease left granted', async () => {
+      const { record, key } = newRecord(30);
+      const before = new Set(await leaseIds());
+      record.prepare();
+      expect(await record.withdraw()).toBe('reached');
+      await delay(300);
+      expect(await storedValue(key)).toBeNull();
+      expect((await leaseIds()).filter((id) => !before.has(id))).toEqual([]);
+    });
+
+    it('a record released before its first check (its monitor died) frees the prepared lease', async () => {
+      const { record } = newRecord(30);
+      const before = new Set(await leaseIds());
+      record.prepare();
+      await waitFor('the prepared lease', async () => (await leaseIds()).find((id) => !before.has(id)), 5000);
+      record.release();
+      await waitFor(
+        'the prepared lease to be revoked',
+        async () => ((await leaseIds()).some((id) => !before.has(id)) ? undefined : true),
+        5000,
+      );
+    });
+  });
+
   it('never writes a stale value after a withdraw that overtook it', async () => {
     const { record, key } = newRecord(5);
     const watcher = await reader.watch().key(key).create();

@@ -166,6 +166,10 @@ export class LeasedRecord implements MonitorRecord {
     this.stopped = true;
     this.kick.abort();
     this.settle('closed', Number.POSITIVE_INFINITY);
+    // A lease prepared for a first check that never came (its monitor died first) holds no key:
+    // freed now rather than a TTL later (up to two days at the longest period).
+    const unused = this.desired === undefined ? this.lease?.id : undefined;
+    if (unused !== undefined) void this.leases.revoke(unused).catch(() => undefined);
     if (this.ownsLeases) this.leases.close();
   }
 
@@ -321,22 +325,41 @@ export class LeasedRecord implements MonitorRecord {
   }
 
   /**
-   * The key as an earlier owner may have left it: adopts its lease when it is alive and of our
-   * TTL (returns true: just renewed). Otherwise remembers that lease, to revoke once the key is
-   * ours or deleted.
-   */
-  /**
    * Gets the lease ready while the owner's first check runs (the listener's monitors call it as
-   * they start): looks for a key to take over, else grants a lease, so the first publish is one
-   * write. Nothing is written; a lease granted for a check that then fails is revoked by the
-   * withdraw, and one whose owner goes away expires on its own.
+   * they start), so the first publish is one write: when no key is there, grants the lease. A
+   * key an earlier owner left is not touched: its lease is adopted, and renewed, only by the
+   * first publish, after a passing check. Nothing is written. A publish waits for this; a
+   * withdraw or stop does not, and a lease granted for nothing is revoked.
    */
   prepare(): void {
     if (this.stopped || this.desired !== undefined || this.preparing) return;
-    this.preparing = (async () => {
-      if (this.lease === undefined && this.keyState === 'unknown') await this.takeOver();
-      if (this.lease === undefined && !this.stopped) await this.grantLease();
-    })().catch(() => undefined); // the first publish or withdraw tries again, and says why
+    this.preparing = this.prepareLease().catch((error) => {
+      // The first publish looks and grants again, and says why if it cannot.
+      this.onError?.(error);
+      this.log.debug({ key: this.key, err: messageOf(error) }, 'etcd lease not prepared');
+    });
+  }
+
+  private async prepareLease(): Promise<void> {
+    if (this.lease !== undefined || this.keyState !== 'unknown') return;
+    const { kvs } = await this.bounded(
+      this.client.get(this.key).options({ deadline: this.deadline() }).exec(),
+    );
+    if (kvs[0] !== undefined || this.notWanted()) return;
+    if (this.keyState === 'unknown') this.keyState = 'absent';
+    const id = await this.bounded(this.leases.grant(this.ttlSeconds));
+    if (this.lease !== undefined || this.notWanted()) {
+      await this.bounded(this.leases.revoke(id)).catch(() => undefined); // else it expires a TTL later
+      return;
+    }
+    this.lease = { id };
+    this.renewedAt = Date.now();
+    this.log.debug({ key: this.key, lease: id, ttlSeconds: this.ttlSeconds }, 'etcd lease granted');
+  }
+
+  /** A prepared lease is for nothing once the record is stopped or withdrawn. */
+  private notWanted(): boolean {
+    return this.stopped || this.desired?.kind === 'withdrawn';
   }
 
   private async grantLease(): Promise<void> {
@@ -346,6 +369,11 @@ export class LeasedRecord implements MonitorRecord {
     this.log.debug({ key: this.key, lease: id, ttlSeconds: this.ttlSeconds }, 'etcd lease granted');
   }
 
+  /**
+   * The key as an earlier owner may have left it: adopts its lease when it is alive and of our
+   * TTL (returns true: just renewed). Otherwise remembers that lease, to revoke once the key is
+   * ours or deleted. Only on the way to a publish: the renewal is a passing check's.
+   */
   private async takeOver(): Promise<boolean> {
     const { kvs } = await this.bounded(
       this.client.get(this.key).options({ deadline: this.deadline() }).exec(),
@@ -386,7 +414,6 @@ export class LeasedRecord implements MonitorRecord {
   }
 
   private async syncWithdrawn(generation: number): Promise<boolean> {
-    await this.preparing;
     if (this.keyState !== 'absent') {
       const previous = await this.bounded(
         this.client.delete().key(this.key).options({ deadline: this.deadline() }).getPrevious(),

@@ -63,6 +63,8 @@ interface Live {
 export class IdleSidecar {
   private live: Live | undefined;
   private creating: Promise<Live> | undefined;
+  /** sidecars this instance made and has not removed: never another's leftovers to sweep */
+  private readonly mine = new Set<string>();
 
   constructor(
     private readonly docker: DockerClient,
@@ -100,7 +102,7 @@ export class IdleSidecar {
     this.live = undefined;
     if (!live) return;
     live.attach.close();
-    await this.docker.removeContainer(live.id, { force: true }).catch(() => undefined);
+    await this.removeOwn(live.id);
   }
 
   private async ensure(target: Dockerode.ContainerInspectInfo, timeoutMs: number): Promise<Live> {
@@ -115,7 +117,7 @@ export class IdleSidecar {
     if (live) {
       this.live = undefined;
       live.attach.close();
-      await this.docker.removeContainer(live.id, { force: true }).catch(() => undefined);
+      await this.removeOwn(live.id);
     }
     this.creating ??= this.create(target, timeoutMs).finally(() => {
       this.creating = undefined;
@@ -158,6 +160,7 @@ export class IdleSidecar {
         LogConfig: { Type: 'none', Config: {} },
       },
     });
+    this.mine.add(id);
     let live: Live | undefined;
     let attaching: Promise<AttachHandle> | undefined;
     try {
@@ -208,16 +211,25 @@ export class IdleSidecar {
         (handle) => handle.close(),
         () => undefined,
       );
-      await docker.removeContainer(id, { force: true }).catch(() => undefined);
+      await this.removeOwn(id);
       throw error;
     }
     // Not on the way to the first check: one left by a killed monitor goes in the background.
-    void this.removeOthers(target.Id, id);
+    void this.removeOthers(target.Id);
     return live;
   }
 
-  /** At most one idle sidecar per target: others (left by a monitor that was killed) go. */
-  private async removeOthers(targetId: string, keep: string): Promise<void> {
+  private async removeOwn(id: string): Promise<void> {
+    this.mine.delete(id);
+    await this.docker.removeContainer(id, { force: true }).catch(() => undefined);
+  }
+
+  /**
+   * At most one idle sidecar per target: others (left by a monitor that was killed) go. Not
+   * one this instance made, also one made after this list was asked for (the target restarted
+   * meanwhile): removing that would cut a check short.
+   */
+  private async removeOthers(targetId: string): Promise<void> {
     const others = await this.docker
       .listContainers({
         all: true,
@@ -228,7 +240,7 @@ export class IdleSidecar {
       .catch(() => []);
     await Promise.all(
       others
-        .filter((c) => c.Id !== keep && c.Labels?.[SIDECAR_OWNER_LABEL] === this.owner)
+        .filter((c) => !this.mine.has(c.Id) && c.Labels?.[SIDECAR_OWNER_LABEL] === this.owner)
         .map((c) => this.docker.removeContainer(c.Id, { force: true }).catch(() => undefined)),
     );
   }
@@ -285,7 +297,7 @@ export class IdleSidecar {
         // An agent that does not answer is not trusted with the next check: nothing may stay.
         this.live = undefined;
         live.attach.close();
-        await this.docker.removeContainer(live.id, { force: true }).catch(() => undefined);
+        await this.removeOwn(live.id);
       }
       if (first === 'aborted') throw new CheckInterrupted();
       return { exitCode: null, timedOut: true, output: tail.toString() };

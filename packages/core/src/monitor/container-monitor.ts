@@ -43,6 +43,13 @@ export interface ContainerMonitorOptions {
   onChecked?(result: HealthResult): void;
   /** who owns the long-lived check sidecars this monitor makes (sidecar mode) */
   sidecarOwner?: SidecarOwner;
+  /**
+   * The first check may use start()'s inspect (a few ms sooner to the key). Only for a caller
+   * whose events reach `handleEvent` from before `start()` (the listener's child): an event
+   * since the inspect then says it is stale. A standalone monitor subscribes after `start()`,
+   * so its first check inspects afresh.
+   */
+  reuseStartInspect?: boolean;
 }
 
 const isRetryable = (error: unknown): boolean =>
@@ -71,6 +78,8 @@ export class ContainerMonitor {
   private noNetworkNoticed = false;
   /** start()'s inspect, for the first check when nothing happened in between */
   private freshInspect: Dockerode.ContainerInspectInfo | undefined;
+  /** an event of the container arrived while start() ran: its inspect may be stale */
+  private eventDuringStart = false;
   /** `start()` under way or done: a stop or drain meanwhile waits for the record it opens */
   private starting: Promise<void> | undefined;
   /** sidecar mode: the long-lived check sidecar, once the first check asked for it */
@@ -101,7 +110,8 @@ export class ContainerMonitor {
   /**
    * Finds the container (waiting out a Docker outage; a container that does not exist is
    * ContainerNotFound) and works out its key and period. The caller subscribes to the
-   * container's events next, then calls `check()`, so no event falls between the two.
+   * container's events (or already feeds them), then calls `check()`, whose inspect sees what
+   * happened meanwhile.
    */
   start(): Promise<void> {
     this.starting ??= this.begin();
@@ -120,7 +130,7 @@ export class ContainerMonitor {
     this.key = serviceKeyOf(this.options.etcdPrefix, await this.imageName(docker), this.info.Id);
     this.record = this.options.openRecord(this.key, this.ttlSeconds);
     this.record.prepare?.();
-    this.freshInspect = this.info;
+    if (this.options.reuseStartInspect && !this.eventDuringStart) this.freshInspect = this.info;
     log.info(
       {
         id: this.info.Id,
@@ -141,10 +151,15 @@ export class ContainerMonitor {
 
   /** One of the container's own Docker events. */
   handleEvent(event: ContainerEvent): void {
-    if (this.ending || event.id !== this.info?.Id) return;
-    // Before start() opened the record nothing can be withdrawn, and the first check (after
-    // start) sees the container as it is then; removal ends the monitor at that check too.
-    if (!this.record) return;
+    if (this.ending) return;
+    if (!this.record) {
+      // Before start() opened the record nothing can be withdrawn; the first check inspects
+      // afresh and sees the container as it is then (removal ends the monitor there too).
+      // The id is not known before the inspect: any event of ours marks it stale.
+      if (this.info === undefined || event.id === this.info.Id) this.eventDuringStart = true;
+      return;
+    }
+    if (event.id !== this.info.Id) return;
     this.freshInspect = undefined;
     const { log } = this.options;
     log.debug({ action: event.action, detail: event.detail }, 'docker event');

@@ -114,6 +114,8 @@ export async function runMonitorChild(): Promise<number> {
       etcdPrefix: settings.etcdPrefix,
       hostIp: settings.hostIp ?? defaultHostIp(),
       sidecarOwner: 'listener',
+      // The listener feeds this child its container's events from the assignment on.
+      reuseStartInspect: true,
       openRecord: (key, ttlSeconds) => {
         record = new RemoteRecord({ send: tell }, key, ttlSeconds);
         return record;
