@@ -6,7 +6,8 @@
 #    lint, unit and integration tests, the images built on a Node 24 base).
 # 3. Node 22 (the older maintained LTS): the native addon rebuilt for its ABI, the unit tests,
 #    and scripts/smoke.sh (each tool's --version, a check of a real container, the listener
-#    registering it in a private etcd).
+#    registering it in a private etcd), then the same smoke on the packed tarballs installed
+#    together with `npm install -g` (scripts/pack-install.sh).
 # 4. The native addon rebuilt for the host's own `node`, so `npm test` works on it afterwards.
 # Ends with "ci: N passed, 0 failed" (vitest's and the smoke's counts).
 set -euo pipefail
@@ -46,12 +47,16 @@ t=$SECONDS
   npm rebuild unix-dgram
   npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$report/node22.json"
   bash scripts/smoke.sh | tee "$report/smoke.txt"
+  bash scripts/pack-install.sh | tee "$report/installed.txt"
 )
 n22=$(passed_in "$report/node22.json")
-nsmoke=$(sed -n 's/^smoke: \([0-9]*\) passed, 0 failed$/\1/p' "$report/smoke.txt")
-checker_log "Node 22: $n22 unit tests and ${nsmoke:-0} smoke steps passed, in $(since "$t")"
+smoke_steps() { sed -n 's/^smoke: \([0-9]*\) passed, 0 failed$/\1/p' "$1"; }
+built=$(smoke_steps "$report/smoke.txt")
+installed=$(smoke_steps "$report/installed.txt")
+nsmoke=$((${built:-0} + ${installed:-0}))
+checker_log "Node 22: $n22 unit tests and $nsmoke smoke steps (built and installed) passed, in $(since "$t")"
 
 headers=$(checker_node_headers node)
 if [ -n "$headers" ]; then npm_config_nodedir=$headers npm rebuild unix-dgram >/dev/null; else npm rebuild unix-dgram >/dev/null; fi
 checker_log "done in $(since "$t0")"
-echo "ci: $((n24 + n22 + ${nsmoke:-0})) passed, 0 failed"
+echo "ci: $((n24 + n22 + nsmoke)) passed, 0 failed"

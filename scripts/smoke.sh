@@ -4,6 +4,8 @@
 # container (healthy: 0, missing: 3); the listener, with a private etcd, registering that
 # container and withdrawing its record on SIGTERM. About 5 s; leaves nothing behind.
 #   bash scripts/smoke.sh          (after `npm run build`; needs dockerd, etcd, /bin/busybox)
+#   SMOKE_BIN_DIR=<prefix>/bin bash scripts/smoke.sh   (the tools as installed there: the bins
+#                                   of `npm install -g`, see scripts/pack-install.sh)
 # Ends with "smoke: N passed, M failed"; exit 1 when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +24,13 @@ fail() {
   checker_log "FAILED: $*"
 }
 
-for tool in check monitor listener; do
-  [ -f "packages/$tool/dist/index.js" ] || checker_die "packages/$tool is not built: npm run build"
+bin_dir=${SMOKE_BIN_DIR:-}
+for t in check monitor listener; do
+  if [ -n "$bin_dir" ]; then
+    [ -x "$bin_dir/$t" ] || checker_die "no $t in $bin_dir"
+  else
+    [ -f "packages/$t/dist/index.js" ] || checker_die "packages/$t is not built: npm run build"
+  fi
 done
 checker_docker_up || checker_die "Docker does not answer: bash scripts/setup-host.sh"
 command -v etcd >/dev/null || checker_die "no etcd on PATH: bash scripts/setup-host.sh"
@@ -42,17 +49,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The tools as the tests run them: no MON_* from the caller's shell. `env` execs node, so a
-# background tool's $! is node's own pid.
+# The tools as the tests run them: no MON_* from the caller's shell. `env` execs node (an
+# installed bin through its `#!/usr/bin/env node` line), so a background tool's $! is node's own pid.
 unset_mon=()
 while IFS= read -r var; do unset_mon+=(-u "$var"); done < <(compgen -e | grep '^MON_' || true)
+tool_cmd() {
+  if [ -n "$bin_dir" ]; then echo "$bin_dir/$1"; else echo "node packages/$1/bin/run.js"; fi
+}
 tool() {
   local t=$1
   shift
-  env "${unset_mon[@]}" node "packages/$t/bin/run.js" "$@"
+  # shellcheck disable=SC2046 # the command is one path, or node and one path
+  env "${unset_mon[@]}" $(tool_cmd "$t") "$@"
 }
 
-checker_log "node $(node --version) ($(command -v node))"
+checker_log "node $(node --version) ($(command -v node)); tools: $(tool_cmd check | sed 's#/check$#/…#')"
 for t in check monitor listener; do
   if v=$(tool "$t" --version 2>&1) && [[ "$v" == *"node-v$(node -p 'process.versions.node')"* ]]; then
     ok "$t --version: $v"
@@ -96,7 +107,8 @@ checker_etcd_up "$endpoint" || { cat "$tmp/etcd.log" >&2; checker_die "the priva
 
 key=/SERVICE/busybox/$container
 get_key() { ETCDCTL_API=3 etcdctl --endpoints "$endpoint" get "$key" --print-value-only; }
-env "${unset_mon[@]}" node packages/listener/bin/run.js --etcd-host "$endpoint" --prefix "$name" \
+# shellcheck disable=SC2046
+env "${unset_mon[@]}" $(tool_cmd listener) --etcd-host "$endpoint" --prefix "$name" \
   --no-syslog --stdout >"$tmp/listener.log" 2>&1 &
 listener_pid=$!
 value=
