@@ -345,8 +345,9 @@ export class LeasedRecord implements MonitorRecord {
     const { kvs } = await this.bounded(
       this.client.get(this.key).options({ deadline: this.deadline() }).exec(),
     );
+    // keyState stays unknown: a put of an earlier owner still on its way may land after this
+    // look, and the first withdraw then deletes it all the same.
     if (kvs[0] !== undefined || this.notWanted()) return;
-    if (this.keyState === 'unknown') this.keyState = 'absent';
     const id = await this.bounded(this.leases.grant(this.ttlSeconds));
     if (this.lease !== undefined || this.notWanted()) {
       await this.bounded(this.leases.revoke(id)).catch(() => undefined); // else it expires a TTL later

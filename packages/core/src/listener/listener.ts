@@ -131,8 +131,8 @@ export class Listener {
       case 'start':
       case 'restart':
       case 'unpause':
-        supervisor.want(event.id, event.name ?? '');
-        supervisor.forward(event);
+        // A monitor it gets now inspects it after this event; one it had must hear of it.
+        if (supervisor.want(event.id, event.name ?? '')) supervisor.forward(event);
         return;
       case 'die':
         supervisor.forward(event);

@@ -84,6 +84,13 @@ describe('MonitorSupervisor: at most one monitor per container', () => {
     expect(supervisor.monitoredIds).toEqual(['a']);
   });
 
+  it('says whether the container had a monitor already (which alone is told of the event)', async () => {
+    const { supervisor } = setup();
+    expect(supervisor.want('a', 'web')).toBe(false);
+    await settle();
+    expect(supervisor.want('a', 'web')).toBe(true);
+  });
+
   it('sends SIGTERM on release and forgets the container once its monitor exits', async () => {
     const { supervisor, children } = setup();
     supervisor.want('a', 'web');

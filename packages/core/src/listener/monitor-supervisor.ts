@@ -110,10 +110,15 @@ export class MonitorSupervisor {
     this.topUp();
   }
 
-  /** The container runs: make sure it has a monitor. */
-  want(id: string, name: string): void {
-    if (this.closing) return;
+  /**
+   * The container runs: make sure it has a monitor. True when one was running already (it is
+   * told of the event that brought this on); a monitor given the container now inspects it
+   * after that event, so the event is no news to it.
+   */
+  want(id: string, name: string): boolean {
+    if (this.closing) return false;
     let slot = this.slots.get(id);
+    const hadMonitor = slot?.child !== undefined;
     if (!slot) {
       slot = {
         id,
@@ -129,6 +134,7 @@ export class MonitorSupervisor {
     slot.wanted = true;
     slot.name = name || slot.name;
     if (!slot.child && !slot.restartTimer && !slot.waiting) this.enqueue(slot);
+    return hadMonitor;
   }
 
   /** The container stopped or is gone: end its monitor (which removes its key). */
