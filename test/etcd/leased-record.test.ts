@@ -79,12 +79,13 @@ afterAll(async () => {
 
 describe('LeasedRecord', () => {
   it('writes the value under the key on a lease of the requested TTL', async () => {
-    const { record, log, key } = newRecord(3);
+    const { record, log, key } = newRecord(30);
     expect(await record.publish(VALUE)).toBe('reached');
     expect(await storedValue(key)).toBe(VALUE);
     const lease = await leaseOf(key);
-    expect(lease?.granted).toBe(3);
-    expect(lease?.ttl).toBeGreaterThanOrEqual(2);
+    expect(lease?.granted).toBe(30);
+    // Counting down from it (a loaded CI host took 2 s from the grant to this read once).
+    expect(lease?.ttl).toBeGreaterThanOrEqual(20);
     expect(log.entries.filter((e) => e.obj.action === 'register')).toHaveLength(1);
     expect(log.entries.find((e) => e.obj.action === 'register')?.level).toBe('notice');
   });
