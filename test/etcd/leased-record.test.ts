@@ -91,7 +91,7 @@ describe('LeasedRecord', () => {
   });
 
   it('writes only when the value changes, while each publish renews the lease', async () => {
-    const { record, key } = newRecord(3);
+    const { record, key } = newRecord(5);
     const watcher = await reader.watch().key(key).create();
     const puts: string[] = [];
     watcher.on('put', (kv) => puts.push(kv.value.toString()));
@@ -99,10 +99,11 @@ describe('LeasedRecord', () => {
       await record.publish(VALUE);
       const { id } = (await leaseOf(key))!;
       for (let i = 0; i < 4; i++) {
-        await delay(400);
+        await delay(800);
         expect(await record.publish(VALUE)).toBe('reached');
       }
-      // 1.6 s after the grant, a lease left alone would have ~1 s left of 3.
+      // 3.2 s after the grant, a lease left alone would have under 2 s left of 5; renewed at
+      // least every 1.6 s (a publish within 1 s of a renewal skips it), it has over 3 s.
       const renewed = await leaseOf(key);
       expect(renewed?.id).toBe(id);
       expect(renewed?.ttl).toBeGreaterThanOrEqual(2);
@@ -174,20 +175,20 @@ describe('LeasedRecord', () => {
 
     it('leaves a key an earlier owner left alone: its lease is not renewed before a check passed', async () => {
       const key = newKey();
-      const left = await reader.lease(5, { autoKeepAlive: false });
+      const left = await reader.lease(10, { autoKeepAlive: false });
       await left.put(key).value(VALUE);
       const leftId = await left.grant();
-      await delay(1500);
-      const { record } = newRecord(5, key);
+      await delay(3500);
+      const { record } = newRecord(10, key);
       record.prepare();
       await delay(500);
-      // Still counting down from 5 (renewed, it would be back at 5).
-      expect((await leaseOf(key))!.ttl).toBeLessThanOrEqual(3);
+      // Still counting down from 10 (renewed, it would be back near 10).
+      expect((await leaseOf(key))!.ttl).toBeLessThanOrEqual(6);
       // The first publish adopts it (renewed now, the key never rewritten).
       await record.publish(VALUE);
       const adopted = (await leaseOf(key))!;
       expect(adopted.id).toBe(leftId);
-      expect(adopted.ttl).toBeGreaterThanOrEqual(4);
+      expect(adopted.ttl).toBeGreaterThanOrEqual(8);
     });
 
     it('a withdraw before the first publish: no key, and no lease left granted', async () => {
