@@ -292,7 +292,14 @@ describe('the check agent in a long-lived sidecar, over one attach stream', () =
     await new Promise((resolve) => setTimeout(resolve, 100));
     second.stream.destroy();
     await second.ended;
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Its 5 MB go nowhere, and it gets to its `sleep 600`. (Attached before that, a new stream
+    // could begin in the middle of an output frame; the monitor never adopts a sidecar whose
+    // stream broke, it makes a new one: this is the agent's own robustness.)
+    await waitFor(async () => (await idleProcesses(first.id)).some((args) => args === 'sleep 600'), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'the check to get past its output to its sleep',
+    });
 
     // The next monitor adopts it: K, then P, skipping whatever comes before the H.
     const third = await attach(first.id);
