@@ -6,11 +6,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ETCD_BIN, ETCDCTL_BIN } from './etcd.js';
+import { ETCD_BIN, ETCDCTL_BIN, freePorts } from './etcd.js';
 
 const run = promisify(execFile);
 
@@ -161,22 +160,4 @@ export async function startEtcdCluster(size = 3): Promise<TestEtcdCluster> {
     await cluster.cleanup();
     throw error;
   }
-}
-
-/** Ports the kernel just handed out and took back: free unless someone races us for them. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }

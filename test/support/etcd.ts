@@ -184,7 +184,7 @@ async function waitReady(child: ChildProcess, ctl: (...args: string[]) => Promis
 }
 
 /** Ports the kernel just handed out and took back: free unless someone races us for them. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: count },
