@@ -61,6 +61,32 @@ const CONCURRENCY = Math.max(1, Number(process.env.BENCH_CONCURRENCY ?? 4));
  */
 const DRAIN_MODE = process.env.BENCH_DRAIN_MODE ?? 'sidecar';
 
+/** Labels of a container the health policy restarts once Docker reports it unhealthy. */
+const HEALTH_RESTART_LABELS = [
+  '--label',
+  'mon.observe=1',
+  '--label',
+  'mon.checks.health=1',
+  '--label',
+  'mon.checks.health.timeout=0',
+];
+/**
+ * Docker's own health check on a file the container makes (the image has no /tmp): healthy at
+ * once, unhealthy within a second of `rm /tmp/ok`.
+ */
+const turnsUnhealthyOnDemand = (image) => [
+  '--health-cmd',
+  'test -f /tmp/ok',
+  '--health-interval',
+  '1s',
+  '--health-retries',
+  '1',
+  image,
+  'sh',
+  '-c',
+  'mkdir -p /tmp && touch /tmp/ok && exec sleep 600',
+];
+
 await runBench('bench:policies', async () => {
   const image = await ensureImage();
   const etcd = await startEtcd();
@@ -73,6 +99,15 @@ await runBench('bench:policies', async () => {
     (id, ...actions) =>
     (e) =>
       e.id === id && actions.includes(e.action);
+  /** Until Docker reports the container healthy (it must not exit first). */
+  const healthy = async (id) => {
+    const ready = await ev.waitFor(of(id, 'health_status: healthy', 'die'), {
+      timeoutMs: 20_000,
+      what: 'healthy',
+    });
+    if (ready.action === 'die')
+      throw new Error(`the container exited (${ready.attributes.exitCode}) before it was healthy`);
+  };
 
   const restart = { values: [], arrival: [], decided: [], byListener: 0, firstEvent: {}, failures: [] };
   console.log(`bench:policies: ${TRIALS} health-restart trials, ${CONCURRENCY} at a time`);
@@ -86,29 +121,10 @@ await runBench('bench:policies', async () => {
           '--init',
           '--name',
           `${prefix}health-${i}`,
-          '--label',
-          'mon.observe=1',
-          '--label',
-          'mon.checks.health=1',
-          '--label',
-          'mon.checks.health.timeout=0',
-          '--health-cmd',
-          'test -f /tmp/ok',
-          '--health-interval',
-          '1s',
-          '--health-retries',
-          '1',
-          image.ref,
-          'sh',
-          '-c',
-          'mkdir -p /tmp && touch /tmp/ok && exec sleep 600',
+          ...HEALTH_RESTART_LABELS,
+          ...turnsUnhealthyOnDemand(image.ref),
         ]);
-        const ready = await ev.waitFor(of(id, 'health_status: healthy', 'die'), {
-          timeoutMs: 20_000,
-          what: 'healthy',
-        });
-        if (ready.action === 'die')
-          throw new Error(`the container exited (${ready.attributes.exitCode}) before it was healthy`);
+        await healthy(id);
         const from = ev.length;
         await dockerOk(['exec', id, 'rm', '-f', '/tmp/ok']);
         const unhealthy = await ev.waitFor(of(id, 'health_status: unhealthy'), {
@@ -216,33 +232,14 @@ await runBench('bench:policies', async () => {
           '--init',
           '--name',
           `${drainPrefix}drain-${i}`,
-          '--label',
-          'mon.observe=1',
-          '--label',
-          'mon.checks.health=1',
-          '--label',
-          'mon.checks.health.timeout=0',
+          ...HEALTH_RESTART_LABELS,
           // The monitor's check: passes, so the record stays until the drain withdraws it.
           '-e',
           'HEALTHCHECK=true',
-          '--health-cmd',
-          'test -f /tmp/ok',
-          '--health-interval',
-          '1s',
-          '--health-retries',
-          '1',
-          image.ref,
-          'sh',
-          '-c',
-          'mkdir -p /tmp && touch /tmp/ok && exec sleep 600',
+          ...turnsUnhealthyOnDemand(image.ref),
         ]);
         const key = serviceKey(id);
-        const ready = await ev.waitFor(of(id, 'health_status: healthy', 'die'), {
-          timeoutMs: 20_000,
-          what: 'healthy',
-        });
-        if (ready.action === 'die')
-          throw new Error(`the container exited (${ready.attributes.exitCode}) before it was healthy`);
+        await healthy(id);
         // A first check that fails is tried again at the next health report or period (30 s).
         const put = await keys.timeline.waitFor((k) => k.key === key && k.type === 'put', {
           timeoutMs: 45_000,
